@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Health probes shared by the health_probe module and its tests.
+
+Each probe returns a dict ``{name, kind, ok, detail, elapsed_ms, ...}`` and never
+raises for an unhealthy target: an unreachable service is a result, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+
+def _result(name: str, kind: str, ok: bool, detail: str, started: float, **extra: Any) -> dict[str, Any]:
+    return dict(name=name, kind=kind, ok=ok, detail=detail,
+                elapsed_ms=round((time.monotonic() - started) * 1000, 1), **extra)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(round(pct / 100.0 * len(ordered) + 0.5))))
+    return ordered[rank - 1]
+
+
+def lookup(document: Any, dotted: str) -> Any:
+    """Value at a dotted path (``services.workers.llm``) or KeyError."""
+    for part in dotted.split('.'):
+        if isinstance(document, list) and part.isdigit():
+            document = document[int(part)]
+        elif isinstance(document, dict) and part in document:
+            document = document[part]
+        else:
+            raise KeyError(dotted)
+    return document
+
+
+def _http_once(spec: dict[str, Any]) -> tuple[int, bytes, float]:
+    data = None
+    headers = dict(spec.get('headers') or {})
+    if spec.get('body') is not None:
+        data = json.dumps(spec['body']).encode()
+        headers.setdefault('Content-Type', 'application/json')
+    request = urllib.request.Request(spec['url'], data=data, headers=headers,
+                                     method=spec.get('method') or 'GET')
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=spec.get('timeout', 5)) as response:
+            body, status = response.read(), response.status
+    except urllib.error.HTTPError as err:
+        body, status = err.read(), err.code
+    return status, body, (time.monotonic() - started) * 1000
+
+
+def probe_http(spec: dict[str, Any]) -> dict[str, Any]:
+    """GET/POST a URL ``samples`` times; check status, JSON fields and latency."""
+    name, started = spec.get('name') or spec['url'], time.monotonic()
+    expected = spec.get('status') or [200]
+    timings: list[float] = []
+    problems: list[str] = []
+    status, body = 0, b''
+    for _ in range(max(1, int(spec.get('samples', 1)))):
+        try:
+            status, body, took = _http_once(spec)
+        except (OSError, ValueError) as err:
+            reason = getattr(err, 'reason', err)
+            return _result(name, 'http', False, f"{spec['url']}: {reason}", started, status=None)
+        timings.append(took)
+        if status not in expected:
+            problems.append(f'status {status}, expected {expected}')
+            break
+    fields: dict[str, Any] = {}
+    if not problems and spec.get('json'):
+        try:
+            document = json.loads(body or b'null')
+        except ValueError:
+            problems.append('response is not JSON')
+        else:
+            for path, want in spec['json'].items():
+                try:
+                    fields[path] = got = lookup(document, path)
+                except KeyError:
+                    problems.append(f'JSON field {path} missing')
+                    continue
+                if want is not None and got != want:
+                    problems.append(f'JSON field {path} is {got!r}, expected {want!r}')
+    timing = dict(samples=len(timings), min_ms=round(min(timings), 1), max_ms=round(max(timings), 1),
+                  avg_ms=round(sum(timings) / len(timings), 1),
+                  p95_ms=round(percentile(timings, 95), 1)) if timings else {}
+    limit = spec.get('max_ms')
+    if limit and timing and timing['p95_ms'] > limit:
+        problems.append(f"p95 {timing['p95_ms']} ms over {limit} ms")
+    detail = '; '.join(problems) or f"{status} in {timing.get('avg_ms')} ms avg"
+    return _result(name, 'http', not problems, detail, started, status=status, timing=timing, fields=fields)
+
+
+def probe_tcp(spec: dict[str, Any]) -> dict[str, Any]:
+    name, started = spec.get('name') or f"{spec['host']}:{spec['port']}", time.monotonic()
+    try:
+        with socket.create_connection((spec['host'], int(spec['port'])), timeout=spec.get('timeout', 3)):
+            return _result(name, 'tcp', True, 'port open', started)
+    except OSError as err:
+        return _result(name, 'tcp', False, f"{spec['host']}:{spec['port']}: {err}", started)
+
+
+def probe_redis(spec: dict[str, Any]) -> dict[str, Any]:
+    """PING over RESP (no redis-cli needed on the target); PONG is healthy."""
+    host, port = spec.get('host', '127.0.0.1'), int(spec.get('port', 6379))
+    name, started = spec.get('name') or f'redis {host}:{port}', time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=spec.get('timeout', 3)) as conn:
+            if spec.get('password'):
+                password = spec['password'].encode()
+                conn.sendall(b'*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n' % (len(password), password))
+                conn.recv(256)
+            conn.sendall(b'*1\r\n$4\r\nPING\r\n')
+            reply = conn.recv(256).decode(errors='replace').strip()
+    except OSError as err:
+        return _result(name, 'redis', False, f'{host}:{port}: {err}', started)
+    return _result(name, 'redis', reply == '+PONG', reply.lstrip('+-') or 'no reply', started)
+
+
+def probe_command(name: str, kind: str, argv: list[str], env: dict[str, str] | None = None,
+                  timeout: float = 10) -> tuple[dict[str, Any], str]:
+    """Run argv; ok when it exits 0. Returns the result and the command's stdout."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              env=dict(os.environ, **(env or {})), check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return _result(name, kind, False, f'{argv[0]}: {err}', started), ''
+    text = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
+    detail = text[-1] if text else f'exit {proc.returncode}'
+    return _result(name, kind, proc.returncode == 0, detail, started, rc=proc.returncode), proc.stdout
+
+
+def probe_pm2(spec: dict[str, Any], pm2_bin: str | None) -> dict[str, Any]:
+    """State of one pm2 app from ``pm2 jlist``, without ever starting a daemon."""
+    name, started = f"pm2 {spec['app']}", time.monotonic()
+    home = spec.get('pm2_home') or os.path.expanduser('~/.pm2')
+    if not pm2_bin:
+        return _result(name, 'pm2', False, 'pm2 is not installed', started)
+    if not os.path.exists(os.path.join(home, 'rpc.sock')):
+        return _result(name, 'pm2', False, f'no pm2 daemon runs for PM2_HOME={home}', started)
+    result, out = probe_command(name, 'pm2', [pm2_bin, 'jlist'], env={'PM2_HOME': home})
+    if not result['ok']:
+        return result
+    try:
+        apps = {app['name']: app for app in json.loads(out[out.find('['):])}
+    except ValueError:
+        return _result(name, 'pm2', False, 'pm2 jlist did not return JSON', started)
+    app = apps.get(spec['app'])
+    if app is None:
+        return _result(name, 'pm2', False, f"app {spec['app']} is not defined in pm2 (known: "
+                       f"{', '.join(sorted(apps)) or 'none'})", started)
+    state = app['pm2_env']['status']
+    return _result(name, 'pm2', state == 'online', state, started, pid=app.get('pid'),
+                   restarts=app['pm2_env'].get('restart_time'))
+
+
+def probe_disk(spec: dict[str, Any]) -> dict[str, Any]:
+    path, started = spec['path'], time.monotonic()
+    limit = float(spec.get('max_percent', 85))
+    try:
+        st = os.statvfs(path)
+    except OSError as err:
+        return _result(f'disk {path}', 'disk', False, str(err), started)
+    total = st.f_blocks * st.f_frsize
+    used = total - st.f_bfree * st.f_frsize
+    pct = round(100.0 * used / total, 1) if total else 0.0
+    return _result(f'disk {path}', 'disk', pct <= limit, f'{pct}% used (limit {limit}%)', started,
+                   used_percent=pct)
+
+
+def probe_memory(limit: float, meminfo: str = '/proc/meminfo') -> dict[str, Any]:
+    started = time.monotonic()
+    values: dict[str, int] = {}
+    with open(meminfo, encoding='ascii') as handle:
+        for line in handle:
+            key, _, rest = line.partition(':')
+            values[key] = int(rest.split()[0])
+    pct = round(100.0 * (1 - values['MemAvailable'] / values['MemTotal']), 1)
+    return _result('memory', 'memory', pct <= limit, f'{pct}% used (limit {limit}%)', started,
+                   used_percent=pct)
+
+
+def run_all(params: dict[str, Any], which: Callable[[str], str | None]) -> list[dict[str, Any]]:
+    """Run every probe named in the module's parameters, in a fixed order."""
+    results = [probe_http(spec) for spec in params.get('http') or []]
+    results += [probe_tcp(spec) for spec in params.get('tcp') or []]
+    pg_isready = which('pg_isready')
+    for spec in params.get('postgres') or []:
+        argv = [pg_isready or 'pg_isready', '-h', spec.get('host', '127.0.0.1'),
+                '-p', str(spec.get('port', 5432)), '-t', str(spec.get('timeout', 5))]
+        for flag, key in (('-d', 'database'), ('-U', 'user')):
+            if spec.get(key):
+                argv += [flag, spec[key]]
+        results.append(probe_command(spec.get('name') or f"postgres {spec.get('host', '127.0.0.1')}",
+                                     'postgres', argv)[0])
+    results += [probe_redis(spec) for spec in params.get('redis') or []]
+    systemctl = which('systemctl')
+    for service in params.get('services') or []:
+        results.append(probe_command(f'service {service}', 'service',
+                                     [systemctl or 'systemctl', 'is-active', service])[0])
+    pm2_bin = which('pm2')
+    results += [probe_pm2(spec, pm2_bin) for spec in params.get('pm2') or []]
+    results += [probe_disk(spec) for spec in params.get('disk') or []]
+    if params.get('memory_max_percent') is not None:
+        results.append(probe_memory(float(params['memory_max_percent'])))
+    return results

@@ -1,0 +1,282 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: health_probe
+short_description: Probe a host's services in one pass and report each check
+version_added: 0.1.0
+description:
+  - Runs HTTP, TCP, PostgreSQL (C(pg_isready)), Redis (PING), systemd service, pm2,
+    disk and memory checks on the target and returns one structured result.
+  - Read-only. An unhealthy service is reported in O(checks), not raised as a module
+    failure, so that a playbook can report every problem at once; set
+    O(fail_on_unhealthy) to fail instead.
+  - Covers the runbooks' checks O1, O7, F1-F3 and R3 (see the collection catalog).
+author:
+  - sre.runbooks contributors
+options:
+  http:
+    description: HTTP checks.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Label of the check; defaults to the URL.
+        type: str
+      url:
+        description: URL to call.
+        type: str
+        required: true
+      method:
+        description: HTTP method.
+        type: str
+        default: GET
+      headers:
+        description: Request headers.
+        type: dict
+      body:
+        description: Request body, sent as JSON.
+        type: raw
+      status:
+        description: Status codes that count as healthy.
+        type: list
+        elements: int
+        default: [200]
+      json:
+        description:
+          - Expected JSON fields of the response, by dotted path. A value of V(null)
+            only requires the field to be present.
+        type: dict
+      samples:
+        description: Number of requests; timing is reported over all of them.
+        type: int
+        default: 1
+      max_ms:
+        description: Highest acceptable 95th percentile latency in milliseconds.
+        type: float
+      timeout:
+        description: Timeout of one request in seconds.
+        type: float
+        default: 5
+  tcp:
+    description: TCP ports that must accept a connection.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Label of the check.
+        type: str
+      host:
+        description: Address to connect to.
+        type: str
+        required: true
+      port:
+        description: Port to connect to.
+        type: int
+        required: true
+      timeout:
+        description: Connect timeout in seconds.
+        type: float
+        default: 3
+  postgres:
+    description: PostgreSQL servers checked with C(pg_isready).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Label of the check.
+        type: str
+      host:
+        description: Server address or socket directory.
+        type: str
+        default: 127.0.0.1
+      port:
+        description: Server port.
+        type: int
+        default: 5432
+      database:
+        description: Database name passed to C(pg_isready -d).
+        type: str
+      user:
+        description: User name passed to C(pg_isready -U).
+        type: str
+      timeout:
+        description: Seconds C(pg_isready) waits.
+        type: int
+        default: 5
+  redis:
+    description: Redis servers that must answer PING with PONG.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Label of the check.
+        type: str
+      host:
+        description: Server address.
+        type: str
+        default: 127.0.0.1
+      port:
+        description: Server port.
+        type: int
+        default: 6379
+      password:
+        description: Password sent with AUTH before PING.
+        type: str
+        no_log: true
+      timeout:
+        description: Socket timeout in seconds.
+        type: float
+        default: 3
+  services:
+    description: systemd units that must be active.
+    type: list
+    elements: str
+    default: []
+  pm2:
+    description:
+      - pm2 apps that must be online, read from C(pm2 jlist). The probe never starts
+        a pm2 daemon; a missing daemon is reported as unhealthy.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      app:
+        description: Name of the pm2 app.
+        type: str
+        required: true
+      pm2_home:
+        description: PM2_HOME of the user that runs the app; defaults to C(~/.pm2).
+        type: path
+  disk:
+    description: Filesystems and their highest acceptable use.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: A path on the filesystem.
+        type: path
+        required: true
+      max_percent:
+        description: Highest acceptable percentage used.
+        type: float
+        default: 85
+  memory_max_percent:
+    description: Highest acceptable memory use in percent (from C(MemAvailable)).
+    type: float
+  fail_on_unhealthy:
+    description: Fail the task when any check is unhealthy.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: The module never changes the target.
+seealso:
+  - module: ansible.builtin.uri
+  - module: community.postgresql.postgresql_ping
+notes:
+  - One module run per host does every check, which keeps wide fan-out cheap.
+"""
+
+EXAMPLES = r"""
+- name: Check the O4O api host
+  sre.runbooks.health_probe:
+    http:
+      - name: api health
+        url: http://localhost:4000/api/health
+        json: {status: ok, database: up}
+        samples: 10
+    postgres:
+      - port: 5432
+    pm2:
+      - app: api-server
+    disk:
+      - path: /
+        max_percent: 85
+    memory_max_percent: 90
+  register: __health
+"""
+
+RETURN = r"""
+healthy:
+  description: Whether every check passed.
+  returned: always
+  type: bool
+  sample: true
+failed_checks:
+  description: Names of the checks that did not pass.
+  returned: always
+  type: list
+  elements: str
+  sample: ["pm2 api-server"]
+checks:
+  description: One entry per check, in the order http, tcp, postgres, redis, services, pm2, disk, memory.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: api health, kind: http, ok: true, detail: 200 in 3.1 ms avg, elapsed_ms: 33.0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sre.runbooks.plugins.module_utils._health import run_all
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            http=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str'), url=dict(type='str', required=True),
+                method=dict(type='str', default='GET'), headers=dict(type='dict'),
+                body=dict(type='raw'), status=dict(type='list', elements='int', default=[200]),
+                json=dict(type='dict'), samples=dict(type='int', default=1),
+                max_ms=dict(type='float'), timeout=dict(type='float', default=5))),
+            tcp=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str'), host=dict(type='str', required=True),
+                port=dict(type='int', required=True), timeout=dict(type='float', default=3))),
+            postgres=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str'), host=dict(type='str', default='127.0.0.1'),
+                port=dict(type='int', default=5432), database=dict(type='str'),
+                user=dict(type='str'), timeout=dict(type='int', default=5))),
+            redis=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str'), host=dict(type='str', default='127.0.0.1'),
+                port=dict(type='int', default=6379), password=dict(type='str', no_log=True),
+                timeout=dict(type='float', default=3))),
+            services=dict(type='list', elements='str', default=[]),
+            pm2=dict(type='list', elements='dict', default=[], options=dict(
+                app=dict(type='str', required=True), pm2_home=dict(type='path'))),
+            disk=dict(type='list', elements='dict', default=[], options=dict(
+                path=dict(type='path', required=True), max_percent=dict(type='float', default=85))),
+            memory_max_percent=dict(type='float'),
+            fail_on_unhealthy=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    checks = run_all(module.params, lambda name: module.get_bin_path(name))
+    failed = [check['name'] for check in checks if not check['ok']]
+    result = dict(changed=False, healthy=not failed, failed_checks=failed, checks=checks)
+    if failed and module.params['fail_on_unhealthy']:
+        module.fail_json(msg='Unhealthy: ' + '; '.join(
+            f"{check['name']}: {check['detail']}" for check in checks if not check['ok']), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
