@@ -8,31 +8,34 @@ raises for an unhealthy target: an unreachable service is a result, not an error
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _result(name: str, kind: str, ok: bool, detail: str, started: float, **extra: Any) -> dict[str, Any]:
-    return dict(name=name, kind=kind, ok=ok, detail=detail,
-                elapsed_ms=round((time.monotonic() - started) * 1000, 1), **extra)
+    return dict(
+        name=name, kind=kind, ok=ok, detail=detail, elapsed_ms=round((time.monotonic() - started) * 1000, 1), **extra
+    )
 
 
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile of a non-empty list."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(round(pct / 100.0 * len(ordered) + 0.5))))
+    rank = max(1, min(len(ordered), math.ceil(pct / 100.0 * len(ordered))))
     return ordered[rank - 1]
 
 
 def lookup(document: Any, dotted: str) -> Any:
     """Value at a dotted path (``services.workers.llm``) or KeyError."""
     for part in dotted.split('.'):
-        if isinstance(document, list) and part.isdigit():
+        if isinstance(document, list) and part.isdigit() and int(part) < len(document):
             document = document[int(part)]
         elif isinstance(document, dict) and part in document:
             document = document[part]
@@ -47,8 +50,7 @@ def _http_once(spec: dict[str, Any]) -> tuple[int, bytes, float]:
     if spec.get('body') is not None:
         data = json.dumps(spec['body']).encode()
         headers.setdefault('Content-Type', 'application/json')
-    request = urllib.request.Request(spec['url'], data=data, headers=headers,
-                                     method=spec.get('method') or 'GET')
+    request = urllib.request.Request(spec['url'], data=data, headers=headers, method=spec.get('method') or 'GET')
     started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=spec.get('timeout', 5)) as response:
@@ -90,9 +92,17 @@ def probe_http(spec: dict[str, Any]) -> dict[str, Any]:
                     continue
                 if want is not None and got != want:
                     problems.append(f'JSON field {path} is {got!r}, expected {want!r}')
-    timing = dict(samples=len(timings), min_ms=round(min(timings), 1), max_ms=round(max(timings), 1),
-                  avg_ms=round(sum(timings) / len(timings), 1),
-                  p95_ms=round(percentile(timings, 95), 1)) if timings else {}
+    timing = (
+        dict(
+            samples=len(timings),
+            min_ms=round(min(timings), 1),
+            max_ms=round(max(timings), 1),
+            avg_ms=round(sum(timings) / len(timings), 1),
+            p95_ms=round(percentile(timings, 95), 1),
+        )
+        if timings
+        else {}
+    )
     limit = spec.get('max_ms')
     if limit and timing and timing['p95_ms'] > limit:
         problems.append(f"p95 {timing['p95_ms']} ms over {limit} ms")
@@ -126,13 +136,15 @@ def probe_redis(spec: dict[str, Any]) -> dict[str, Any]:
     return _result(name, 'redis', reply == '+PONG', reply.lstrip('+-') or 'no reply', started)
 
 
-def probe_command(name: str, kind: str, argv: list[str], env: dict[str, str] | None = None,
-                  timeout: float = 10) -> tuple[dict[str, Any], str]:
+def probe_command(
+    name: str, kind: str, argv: list[str], env: dict[str, str] | None = None, timeout: float = 10
+) -> tuple[dict[str, Any], str]:
     """Run argv; ok when it exits 0. Returns the result and the command's stdout."""
     started = time.monotonic()
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              env=dict(os.environ, **(env or {})), check=False)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})), check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return _result(name, kind, False, f'{argv[0]}: {err}', started), ''
     text = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
@@ -152,16 +164,22 @@ def probe_pm2(spec: dict[str, Any], pm2_bin: str | None) -> dict[str, Any]:
     if not result['ok']:
         return result
     try:
-        apps = {app['name']: app for app in json.loads(out[out.find('['):])}
+        apps = {app['name']: app for app in json.loads(out[out.find('[') :])}
     except ValueError:
         return _result(name, 'pm2', False, 'pm2 jlist did not return JSON', started)
     app = apps.get(spec['app'])
     if app is None:
-        return _result(name, 'pm2', False, f"app {spec['app']} is not defined in pm2 (known: "
-                       f"{', '.join(sorted(apps)) or 'none'})", started)
+        return _result(
+            name,
+            'pm2',
+            False,
+            f"app {spec['app']} is not defined in pm2 (known: {', '.join(sorted(apps)) or 'none'})",
+            started,
+        )
     state = app['pm2_env']['status']
-    return _result(name, 'pm2', state == 'online', state, started, pid=app.get('pid'),
-                   restarts=app['pm2_env'].get('restart_time'))
+    return _result(
+        name, 'pm2', state == 'online', state, started, pid=app.get('pid'), restarts=app['pm2_env'].get('restart_time')
+    )
 
 
 def probe_disk(spec: dict[str, Any]) -> dict[str, Any]:
@@ -174,8 +192,7 @@ def probe_disk(spec: dict[str, Any]) -> dict[str, Any]:
     total = st.f_blocks * st.f_frsize
     used = total - st.f_bfree * st.f_frsize
     pct = round(100.0 * used / total, 1) if total else 0.0
-    return _result(f'disk {path}', 'disk', pct <= limit, f'{pct}% used (limit {limit}%)', started,
-                   used_percent=pct)
+    return _result(f'disk {path}', 'disk', pct <= limit, f'{pct}% used (limit {limit}%)', started, used_percent=pct)
 
 
 def probe_memory(limit: float, meminfo: str = '/proc/meminfo') -> dict[str, Any]:
@@ -186,8 +203,7 @@ def probe_memory(limit: float, meminfo: str = '/proc/meminfo') -> dict[str, Any]
             key, _, rest = line.partition(':')
             values[key] = int(rest.split()[0])
     pct = round(100.0 * (1 - values['MemAvailable'] / values['MemTotal']), 1)
-    return _result('memory', 'memory', pct <= limit, f'{pct}% used (limit {limit}%)', started,
-                   used_percent=pct)
+    return _result('memory', 'memory', pct <= limit, f'{pct}% used (limit {limit}%)', started, used_percent=pct)
 
 
 def run_all(params: dict[str, Any], which: Callable[[str], str | None]) -> list[dict[str, Any]]:
@@ -196,18 +212,27 @@ def run_all(params: dict[str, Any], which: Callable[[str], str | None]) -> list[
     results += [probe_tcp(spec) for spec in params.get('tcp') or []]
     pg_isready = which('pg_isready')
     for spec in params.get('postgres') or []:
-        argv = [pg_isready or 'pg_isready', '-h', spec.get('host', '127.0.0.1'),
-                '-p', str(spec.get('port', 5432)), '-t', str(spec.get('timeout', 5))]
+        argv = [
+            pg_isready or 'pg_isready',
+            '-h',
+            spec.get('host', '127.0.0.1'),
+            '-p',
+            str(spec.get('port', 5432)),
+            '-t',
+            str(spec.get('timeout', 5)),
+        ]
         for flag, key in (('-d', 'database'), ('-U', 'user')):
             if spec.get(key):
                 argv += [flag, spec[key]]
-        results.append(probe_command(spec.get('name') or f"postgres {spec.get('host', '127.0.0.1')}",
-                                     'postgres', argv)[0])
+        results.append(
+            probe_command(spec.get('name') or f"postgres {spec.get('host', '127.0.0.1')}", 'postgres', argv)[0]
+        )
     results += [probe_redis(spec) for spec in params.get('redis') or []]
     systemctl = which('systemctl')
     for service in params.get('services') or []:
-        results.append(probe_command(f'service {service}', 'service',
-                                     [systemctl or 'systemctl', 'is-active', service])[0])
+        results.append(
+            probe_command(f'service {service}', 'service', [systemctl or 'systemctl', 'is-active', service])[0]
+        )
     pm2_bin = which('pm2')
     results += [probe_pm2(spec, pm2_bin) for spec in params.get('pm2') or []]
     results += [probe_disk(spec) for spec in params.get('disk') or []]

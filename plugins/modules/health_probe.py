@@ -242,39 +242,85 @@ from ansible_collections.sre.runbooks.plugins.module_utils._health import run_al
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            http=dict(type='list', elements='dict', default=[], options=dict(
-                name=dict(type='str'), url=dict(type='str', required=True),
-                method=dict(type='str', default='GET'), headers=dict(type='dict'),
-                body=dict(type='raw'), status=dict(type='list', elements='int', default=[200]),
-                json=dict(type='dict'), samples=dict(type='int', default=1),
-                max_ms=dict(type='float'), timeout=dict(type='float', default=5))),
-            tcp=dict(type='list', elements='dict', default=[], options=dict(
-                name=dict(type='str'), host=dict(type='str', required=True),
-                port=dict(type='int', required=True), timeout=dict(type='float', default=3))),
-            postgres=dict(type='list', elements='dict', default=[], options=dict(
-                name=dict(type='str'), host=dict(type='str', default='127.0.0.1'),
-                port=dict(type='int', default=5432), database=dict(type='str'),
-                user=dict(type='str'), timeout=dict(type='int', default=5))),
-            redis=dict(type='list', elements='dict', default=[], options=dict(
-                name=dict(type='str'), host=dict(type='str', default='127.0.0.1'),
-                port=dict(type='int', default=6379), password=dict(type='str', no_log=True),
-                timeout=dict(type='float', default=3))),
+            http=dict(
+                type='list',
+                elements='dict',
+                default=[],
+                options=dict(
+                    name=dict(type='str'),
+                    url=dict(type='str', required=True),
+                    method=dict(type='str', default='GET'),
+                    headers=dict(type='dict'),
+                    body=dict(type='raw'),
+                    status=dict(type='list', elements='int', default=[200]),
+                    json=dict(type='dict'),
+                    samples=dict(type='int', default=1),
+                    max_ms=dict(type='float'),
+                    timeout=dict(type='float', default=5),
+                ),
+            ),
+            tcp=dict(
+                type='list',
+                elements='dict',
+                default=[],
+                options=dict(
+                    name=dict(type='str'),
+                    host=dict(type='str', required=True),
+                    port=dict(type='int', required=True),
+                    timeout=dict(type='float', default=3),
+                ),
+            ),
+            postgres=dict(
+                type='list',
+                elements='dict',
+                default=[],
+                options=dict(
+                    name=dict(type='str'),
+                    host=dict(type='str', default='127.0.0.1'),
+                    port=dict(type='int', default=5432),
+                    database=dict(type='str'),
+                    user=dict(type='str'),
+                    timeout=dict(type='int', default=5),
+                ),
+            ),
+            redis=dict(
+                type='list',
+                elements='dict',
+                default=[],
+                options=dict(
+                    name=dict(type='str'),
+                    host=dict(type='str', default='127.0.0.1'),
+                    port=dict(type='int', default=6379),
+                    password=dict(type='str', no_log=True),
+                    timeout=dict(type='float', default=3),
+                ),
+            ),
             services=dict(type='list', elements='str', default=[]),
-            pm2=dict(type='list', elements='dict', default=[], options=dict(
-                app=dict(type='str', required=True), pm2_home=dict(type='path'))),
-            disk=dict(type='list', elements='dict', default=[], options=dict(
-                path=dict(type='path', required=True), max_percent=dict(type='float', default=85))),
+            pm2=dict(
+                type='list',
+                elements='dict',
+                default=[],
+                options=dict(app=dict(type='str', required=True), pm2_home=dict(type='path')),
+            ),
+            disk=dict(
+                type='list',
+                elements='dict',
+                default=[],
+                options=dict(path=dict(type='path', required=True), max_percent=dict(type='float', default=85)),
+            ),
             memory_max_percent=dict(type='float'),
             fail_on_unhealthy=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
-    checks = run_all(module.params, lambda name: module.get_bin_path(name))
+    checks = run_all(module.params, module.get_bin_path)
     failed = [check['name'] for check in checks if not check['ok']]
     result = dict(changed=False, healthy=not failed, failed_checks=failed, checks=checks)
     if failed and module.params['fail_on_unhealthy']:
-        module.fail_json(msg='Unhealthy: ' + '; '.join(
-            f"{check['name']}: {check['detail']}" for check in checks if not check['ok']), **result)
+        module.fail_json(
+            msg='Unhealthy: ' + '; '.join(f"{check['name']}: {check['detail']}" for check in checks if not check['ok']),
+            **result,
+        )
     module.exit_json(**result)
 
 

@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ansible_collections.sre.runbooks.plugins.module_utils import _health
+from tests.support.services import free_port
+
+
+@pytest.mark.parametrize(
+    ('values', 'pct', 'expected'),
+    [
+        ([5.0], 95, 5.0),
+        ([1.0, 2.0, 3.0, 4.0], 50, 2.0),
+        (list(map(float, range(1, 101))), 95, 95.0),
+        ([3.0, 1.0, 2.0], 100, 3.0),
+    ],
+)
+def test_percentile_is_nearest_rank(values, pct, expected):
+    assert _health.percentile(values, pct) == expected
+
+
+@pytest.mark.parametrize(
+    ('path', 'expected'),
+    [('status', 'healthy'), ('services.workers.llm', 'ok'), ('items.1.id', 2)],
+)
+def test_lookup_follows_dotted_paths(path, expected):
+    document = {'status': 'healthy', 'services': {'workers': {'llm': 'ok'}}, 'items': [{'id': 1}, {'id': 2}]}
+    assert _health.lookup(document, path) == expected
+
+
+@pytest.mark.parametrize('path', ['missing', 'services.workers.gpu', 'items.7', 'status.deeper'])
+def test_lookup_raises_for_missing_paths(path):
+    with pytest.raises(KeyError):
+        _health.lookup({'status': 'healthy', 'services': {'workers': {}}, 'items': []}, path)
+
+
+def test_http_healthy_json_and_timing(http_url):
+    result = _health.probe_http(
+        {
+            'url': f'{http_url}/health',
+            'samples': 5,
+            'json': {'status': 'healthy', 'services.workers.llm': 'ok', 'version': None},
+        }
+    )
+    assert result['ok'], result
+    assert result['timing']['samples'] == 5
+    assert result['fields'] == {'status': 'healthy', 'services.workers.llm': 'ok', 'version': '1.4.0'}
+
+
+@pytest.mark.parametrize(
+    ('spec', 'problem'),
+    [
+        ({'path': '/health', 'json': {'services.workers.rl': 'ok'}}, "services.workers.rl is 'down'"),
+        ({'path': '/health', 'json': {'services.redis': None}}, 'services.redis missing'),
+        ({'path': '/down'}, 'status 503'),
+        ({'path': '/text', 'json': {'status': 'ok'}}, 'not JSON'),
+        ({'path': '/slow', 'max_ms': 50}, 'over 50 ms'),
+    ],
+)
+def test_http_unhealthy_cases_say_why(http_url, spec, problem):
+    path = spec.pop('path')
+    result = _health.probe_http({'url': f'{http_url}{path}', **spec})
+    assert not result['ok']
+    assert problem in result['detail']
+
+
+def test_http_accepts_listed_status_and_sends_json_body(http_url):
+    result = _health.probe_http(
+        {
+            'url': f'{http_url}/login',
+            'method': 'POST',
+            'status': [201],
+            'body': {'email': 'a@b'},
+            'headers': {'Authorization': 'Bearer t'},
+            'json': {'echo.email': 'a@b', 'auth': 'Bearer t'},
+        }
+    )
+    assert result['ok'], result
+
+
+def test_http_connection_refused_is_a_result_not_an_error():
+    result = _health.probe_http({'url': f'http://127.0.0.1:{free_port()}/health', 'timeout': 1})
+    assert not result['ok']
+    assert 'refused' in result['detail'].lower()
+
+
+def test_tcp_open_and_closed(redis_port):
+    assert _health.probe_tcp({'host': '127.0.0.1', 'port': redis_port})['ok']
+    assert not _health.probe_tcp({'host': '127.0.0.1', 'port': free_port(), 'timeout': 1})['ok']
+
+
+def test_redis_ping_against_real_server(redis_port):
+    result = _health.probe_redis({'port': redis_port})
+    assert result['ok'] and result['detail'] == 'PONG'
+
+
+def test_redis_down_is_reported():
+    result = _health.probe_redis({'port': free_port(), 'timeout': 1})
+    assert not result['ok']
+
+
+def test_postgres_pg_isready_against_real_server(postgres_port):
+    params = {
+        'postgres': [
+            {'port': postgres_port, 'database': 'postgres', 'user': 'postgres'},
+            {'name': 'gone', 'port': free_port(), 'timeout': 1},
+        ]
+    }
+    up, down = _health.run_all(params, shutil.which)
+    assert up['ok'] and 'accepting connections' in up['detail']
+    assert not down['ok'] and down['name'] == 'gone'
+
+
+def test_disk_threshold(tmp_path):
+    assert _health.probe_disk({'path': str(tmp_path), 'max_percent': 100})['ok']
+    assert not _health.probe_disk({'path': str(tmp_path), 'max_percent': 0})['ok']
+    missing = _health.probe_disk({'path': str(tmp_path / 'nope')})
+    assert not missing['ok']
+
+
+def test_memory_threshold_from_meminfo(tmp_path):
+    meminfo = tmp_path / 'meminfo'
+    meminfo.write_text('MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 50 kB\n')
+    result = _health.probe_memory(90, str(meminfo))
+    assert not result['ok'] and result['used_percent'] == 95.0
+    assert _health.probe_memory(96, str(meminfo))['ok']
+
+
+def test_pm2_without_daemon_is_unhealthy_and_starts_nothing(tmp_path):
+    result = _health.probe_pm2({'app': 'api-server', 'pm2_home': str(tmp_path)}, '/usr/bin/true')
+    assert not result['ok'] and 'no pm2 daemon' in result['detail']
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pm2_missing_binary():
+    assert 'not installed' in _health.probe_pm2({'app': 'x'}, None)['detail']
