@@ -11,12 +11,15 @@ import json
 import math
 import os
 import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError
+from ansible.module_utils.urls import open_url
+
+# run(argv, environ_update) -> (rc, stdout, stderr): the module passes run_command.
+Runner = Callable[[list[str], dict[str, str]], tuple[int, str, str]]
 
 
 def _result(name: str, kind: str, ok: bool, detail: str, started: float, **extra: Any) -> dict[str, Any]:
@@ -50,12 +53,19 @@ def _http_once(spec: dict[str, Any]) -> tuple[int, bytes, float]:
     if spec.get('body') is not None:
         data = json.dumps(spec['body']).encode()
         headers.setdefault('Content-Type', 'application/json')
-    request = urllib.request.Request(spec['url'], data=data, headers=headers, method=spec.get('method') or 'GET')
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=spec.get('timeout', 5)) as response:
-            body, status = response.read(), response.status
-    except urllib.error.HTTPError as err:
+        response = open_url(
+            spec['url'],
+            data=data,
+            headers=headers,
+            method=spec.get('method') or 'GET',
+            timeout=spec.get('timeout', 5),
+            validate_certs=spec.get('validate_certs', True),
+            follow_redirects='none',
+        )
+        body, status = response.read(), response.status
+    except HTTPError as err:
         body, status = err.read(), err.code
     return status, body, (time.monotonic() - started) * 1000
 
@@ -67,7 +77,7 @@ def probe_http(spec: dict[str, Any]) -> dict[str, Any]:
     timings: list[float] = []
     problems: list[str] = []
     status, body = 0, b''
-    for _ in range(max(1, int(spec.get('samples', 1)))):
+    for _attempt in range(max(1, int(spec.get('samples', 1)))):
         try:
             status, body, took = _http_once(spec)
         except (OSError, ValueError) as err:
@@ -137,22 +147,20 @@ def probe_redis(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def probe_command(
-    name: str, kind: str, argv: list[str], env: dict[str, str] | None = None, timeout: float = 10
+    name: str, kind: str, argv: list[str], run: Runner, env: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], str]:
     """Run argv; ok when it exits 0. Returns the result and the command's stdout."""
     started = time.monotonic()
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})), check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return _result(name, kind, False, f'{argv[0]}: {err}', started), ''
-    text = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
-    detail = text[-1] if text else f'exit {proc.returncode}'
-    return _result(name, kind, proc.returncode == 0, detail, started, rc=proc.returncode), proc.stdout
+        rc, out, err = run(argv, env or {})
+    except OSError as exc:
+        return _result(name, kind, False, f'{argv[0]}: {exc}', started), ''
+    text = (out.strip() or err.strip()).splitlines()
+    detail = text[-1] if text else f'exit {rc}'
+    return _result(name, kind, rc == 0, detail, started, rc=rc), out
 
 
-def probe_pm2(spec: dict[str, Any], pm2_bin: str | None) -> dict[str, Any]:
+def probe_pm2(spec: dict[str, Any], pm2_bin: str | None, run: Runner) -> dict[str, Any]:
     """State of one pm2 app from ``pm2 jlist``, without ever starting a daemon."""
     name, started = f"pm2 {spec['app']}", time.monotonic()
     home = spec.get('pm2_home') or os.path.expanduser('~/.pm2')
@@ -160,7 +168,7 @@ def probe_pm2(spec: dict[str, Any], pm2_bin: str | None) -> dict[str, Any]:
         return _result(name, 'pm2', False, 'pm2 is not installed', started)
     if not os.path.exists(os.path.join(home, 'rpc.sock')):
         return _result(name, 'pm2', False, f'no pm2 daemon runs for PM2_HOME={home}', started)
-    result, out = probe_command(name, 'pm2', [pm2_bin, 'jlist'], env={'PM2_HOME': home})
+    result, out = probe_command(name, 'pm2', [pm2_bin, 'jlist'], run, env={'PM2_HOME': home})
     if not result['ok']:
         return result
     try:
@@ -200,41 +208,30 @@ def probe_memory(limit: float, meminfo: str = '/proc/meminfo') -> dict[str, Any]
     values: dict[str, int] = {}
     with open(meminfo, encoding='ascii') as handle:
         for line in handle:
-            key, _, rest = line.partition(':')
+            key, _sep, rest = line.partition(':')
             values[key] = int(rest.split()[0])
     pct = round(100.0 * (1 - values['MemAvailable'] / values['MemTotal']), 1)
     return _result('memory', 'memory', pct <= limit, f'{pct}% used (limit {limit}%)', started, used_percent=pct)
 
 
-def run_all(params: dict[str, Any], which: Callable[[str], str | None]) -> list[dict[str, Any]]:
+def run_all(params: dict[str, Any], which: Callable[[str], str | None], run: Runner) -> list[dict[str, Any]]:
     """Run every probe named in the module's parameters, in a fixed order."""
     results = [probe_http(spec) for spec in params.get('http') or []]
     results += [probe_tcp(spec) for spec in params.get('tcp') or []]
-    pg_isready = which('pg_isready')
+    pg_isready = which('pg_isready') or 'pg_isready'
     for spec in params.get('postgres') or []:
-        argv = [
-            pg_isready or 'pg_isready',
-            '-h',
-            spec.get('host', '127.0.0.1'),
-            '-p',
-            str(spec.get('port', 5432)),
-            '-t',
-            str(spec.get('timeout', 5)),
-        ]
+        host, port = spec.get('host', '127.0.0.1'), spec.get('port', 5432)
+        argv = [pg_isready, '-h', host, '-p', str(port), '-t', str(spec.get('timeout', 5))]
         for flag, key in (('-d', 'database'), ('-U', 'user')):
             if spec.get(key):
                 argv += [flag, spec[key]]
-        results.append(
-            probe_command(spec.get('name') or f"postgres {spec.get('host', '127.0.0.1')}", 'postgres', argv)[0]
-        )
+        results.append(probe_command(spec.get('name') or f'postgres {host}:{port}', 'postgres', argv, run)[0])
     results += [probe_redis(spec) for spec in params.get('redis') or []]
-    systemctl = which('systemctl')
+    systemctl = which('systemctl') or 'systemctl'
     for service in params.get('services') or []:
-        results.append(
-            probe_command(f'service {service}', 'service', [systemctl or 'systemctl', 'is-active', service])[0]
-        )
+        results.append(probe_command(f'service {service}', 'service', [systemctl, 'is-active', service], run)[0])
     pm2_bin = which('pm2')
-    results += [probe_pm2(spec, pm2_bin) for spec in params.get('pm2') or []]
+    results += [probe_pm2(spec, pm2_bin, run) for spec in params.get('pm2') or []]
     results += [probe_disk(spec) for spec in params.get('disk') or []]
     if params.get('memory_max_percent') is not None:
         results.append(probe_memory(float(params['memory_max_percent'])))

@@ -13,12 +13,12 @@ version_added: 0.1.0
 description:
   - Runs HTTP, TCP, PostgreSQL (C(pg_isready)), Redis (PING), systemd service, pm2,
     disk and memory checks on the target and returns one structured result.
-  - Read-only. An unhealthy service is reported in O(checks), not raised as a module
+  - Read-only. An unhealthy service is reported in RV(checks), not raised as a module
     failure, so that a playbook can report every problem at once; set
     O(fail_on_unhealthy) to fail instead.
   - Covers the runbooks' checks O1, O7, F1-F3 and R3 (see the collection catalog).
 author:
-  - sre.runbooks contributors
+  - sre.runbooks maintainers (@sre-runbooks)
 options:
   http:
     description: HTTP checks.
@@ -64,6 +64,10 @@ options:
         description: Timeout of one request in seconds.
         type: float
         default: 5
+      validate_certs:
+        description: Verify TLS certificates.
+        type: bool
+        default: true
   tcp:
     description: TCP ports that must accept a connection.
     type: list
@@ -132,7 +136,6 @@ options:
       password:
         description: Password sent with AUTH before PING.
         type: str
-        no_log: true
       timeout:
         description: Socket timeout in seconds.
         type: float
@@ -184,6 +187,7 @@ attributes:
     description: The module only reads; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
     description: The module never changes the target.
@@ -257,6 +261,7 @@ def main() -> None:
                     samples=dict(type='int', default=1),
                     max_ms=dict(type='float'),
                     timeout=dict(type='float', default=5),
+                    validate_certs=dict(type='bool', default=True),
                 ),
             ),
             tcp=dict(
@@ -313,7 +318,11 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    checks = run_all(module.params, module.get_bin_path)
+
+    def run(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+        return module.run_command(argv, environ_update=env)
+
+    checks = run_all(module.params, module.get_bin_path, run)
     failed = [check['name'] for check in checks if not check['ok']]
     result = dict(changed=False, healthy=not failed, failed_checks=failed, checks=checks)
     if failed and module.params['fail_on_unhealthy']:

@@ -1,12 +1,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils import _health
 from tests.support.services import free_port
+
+
+def run(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """What the module's run_command does, for tests outside a module."""
+    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **env}, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -109,7 +117,7 @@ def test_postgres_pg_isready_against_real_server(postgres_port):
             {'name': 'gone', 'port': free_port(), 'timeout': 1},
         ]
     }
-    up, down = _health.run_all(params, shutil.which)
+    up, down = _health.run_all(params, shutil.which, run)
     assert up['ok'] and 'accepting connections' in up['detail']
     assert not down['ok'] and down['name'] == 'gone'
 
@@ -130,10 +138,10 @@ def test_memory_threshold_from_meminfo(tmp_path):
 
 
 def test_pm2_without_daemon_is_unhealthy_and_starts_nothing(tmp_path):
-    result = _health.probe_pm2({'app': 'api-server', 'pm2_home': str(tmp_path)}, '/usr/bin/true')
+    result = _health.probe_pm2({'app': 'api-server', 'pm2_home': str(tmp_path)}, '/usr/bin/true', run)
     assert not result['ok'] and 'no pm2 daemon' in result['detail']
     assert list(tmp_path.iterdir()) == []
 
 
 def test_pm2_missing_binary():
-    assert 'not installed' in _health.probe_pm2({'app': 'x'}, None)['detail']
+    assert 'not installed' in _health.probe_pm2({'app': 'x'}, None, run)['detail']
