@@ -30,6 +30,7 @@ lint:  ## ansible-lint (production profile), yamllint, ruff
 	ansible-lint --offline
 	ruff check .
 	ruff format --check .
+	antsibull-changelog lint
 
 sanity:  ## ansible-test sanity on the collection in an ansible_collections tree
 	scripts/setup.sh venv

@@ -22,26 +22,37 @@ class Lab:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
 
-    def playbook(self, name: str, *, inventory: str = 'inventories/lab', extravars: dict | None = None,
-                 cmdline: str = '') -> ansible_runner.Runner:
+    def playbook(
+        self, name: str, *, inventory: str = 'inventories/lab', extravars: dict | None = None, cmdline: str = ''
+    ) -> ansible_runner.Runner:
         assert 'o4o' not in inventory or cmdline, 'production inventories are only parsed, never run'
         return ansible_runner.run(
-            private_data_dir=str(self.tmp), project_dir=str(ROOT), playbook=str(ROOT / 'playbooks' / name),
-            inventory=str(ROOT / inventory), extravars=extravars or {}, cmdline=cmdline, quiet=True,
+            private_data_dir=str(self.tmp),
+            project_dir=str(ROOT),
+            playbook=str(ROOT / 'playbooks' / name),
+            inventory=str(ROOT / inventory),
+            extravars=extravars or {},
+            cmdline=cmdline,
+            quiet=True,
             envvars={'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'PATH': os.environ['PATH']},
         )
 
     def module(self, module: str, args: str = '', pattern: str = 'all') -> ansible_runner.Runner:
         return ansible_runner.run(
-            private_data_dir=str(self.tmp), host_pattern=pattern, module=module, module_args=args,
-            inventory=str(ROOT / 'inventories/lab'), quiet=True,
+            private_data_dir=str(self.tmp),
+            host_pattern=pattern,
+            module=module,
+            module_args=args,
+            inventory=str(ROOT / 'inventories/lab'),
+            quiet=True,
             envvars={'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'PATH': os.environ['PATH']},
         )
 
     @staticmethod
     def exec(host: str, *argv: str, user: str = 'root') -> str:
-        return subprocess.run(['docker', 'exec', '-u', user, f'sre-lab-{host}', *argv],
-                              capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            ['docker', 'exec', '-u', user, f'sre-lab-{host}', *argv], capture_output=True, text=True, check=True
+        ).stdout
 
 
 @pytest.fixture(scope='session')
@@ -52,6 +63,8 @@ def lab(tmp_path_factory) -> Lab:
 
 def task_results(runner: ansible_runner.Runner, task: str) -> dict[str, dict]:
     """The result of `task` per host, from the runner's events."""
-    return {event['event_data']['host']: event['event_data']['res'] for event in runner.events
-            if event['event'] in ('runner_on_ok', 'runner_on_failed')
-            and event['event_data'].get('task') == task}
+    return {
+        event['event_data']['host']: event['event_data']['res']
+        for event in runner.events
+        if event['event'] in ('runner_on_ok', 'runner_on_failed') and event['event_data'].get('task') == task
+    }

@@ -18,8 +18,11 @@ def test_ssh_ping_reaches_api_and_web(lab):
 def test_api_answers_through_nginx_on_web(lab):
     with urllib.request.urlopen(f'{WEB}/api/health', timeout=5) as response:
         assert json.load(response)['status'] == 'ok'
-    request = urllib.request.Request(f'{WEB}/api/v1/auth/login', method='POST',
-                                     data=json.dumps({'email': 'admin@neture.co.kr', 'password': 'o4o-lab-1'}).encode())
+    request = urllib.request.Request(
+        f'{WEB}/api/v1/auth/login',
+        method='POST',
+        data=json.dumps({'email': 'admin@neture.co.kr', 'password': 'o4o-lab-1'}).encode(),
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert json.load(response)['userId'] == '1'
     with urllib.request.urlopen(f'{WEB}/api/v1/products', timeout=5) as response:
@@ -50,7 +53,8 @@ def test_dead_api_process_is_reported_by_name(lab):
         assert 'api' in failure['msg'] and 'web' in failure['msg']
     finally:
         lab.exec('api', *pm2, 'start', 'api-server', user='ubuntu')
-        lab.exec('api', 'sh', '-c', 'for i in $(seq 50); do curl -fs localhost:4000/api/health && exit 0; sleep 0.2; done')
+        wait = 'for i in $(seq 50); do curl -fs localhost:4000/api/health && exit 0; sleep 0.2; done'
+        lab.exec('api', 'sh', '-c', wait)
 
 
 def test_production_inventory_is_only_parsed(lab):
