@@ -3,49 +3,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[4]
+from tests.support.adhoc import run_adhoc
 
 
 def run_module(args: dict, *extra: str) -> tuple[int, dict]:
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-        ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json',
-    )
-    ansible = Path(sys.executable).with_name('ansible')
-    proc = subprocess.run(
-        [
-            str(ansible),
-            'localhost',
-            '-c',
-            'local',
-            '-i',
-            'localhost,',
-            '-e',
-            f'ansible_python_interpreter={sys.executable}',
-            '-m',
-            'sre.runbooks.health_probe',
-            '-a',
-            json.dumps(args),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
-    output, _end = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.find('{') :])
-    return proc.returncode, output['plays'][0]['tasks'][0]['hosts']['localhost']
+    return run_adhoc('sre.runbooks.health_probe', args, *extra)
 
 
 @pytest.mark.parametrize('check_mode', [False, True])

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run one module or action of this collection through the real `ansible` CLI on
+localhost, and return its exit status and result."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_adhoc(module: str, args: dict, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    environ = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
+        ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json',
+        **(env or {}),
+    )
+    ansible = Path(sys.executable).with_name('ansible')
+    proc = subprocess.run(
+        [
+            str(ansible),
+            'localhost',
+            '-c',
+            'local',
+            '-i',
+            'localhost,',
+            '-e',
+            f'ansible_python_interpreter={sys.executable}',
+            '-m',
+            module,
+            '-a',
+            json.dumps(args),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environ,
+        check=False,
+    )
+    start = proc.stdout.find('{')
+    if start < 0:
+        raise AssertionError(f'ansible printed no JSON:\n{proc.stdout}\n{proc.stderr}')
+    output, _end = json.JSONDecoder().raw_decode(proc.stdout[start:])
+    return proc.returncode, output['plays'][0]['tasks'][0]['hosts']['localhost']
