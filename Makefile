@@ -27,6 +27,7 @@ drill: lab  ## The main job: the O4O check on the lab (the recovery drill lands 
 lint:  ## ansible-lint (production profile), yamllint, ruff
 	scripts/setup.sh venv
 	yamllint --strict .
+	shellcheck scripts/*.sh lab/*.sh lab/images/*.sh .ci/run
 	ansible-lint --offline
 	ruff check .
 	ruff format --check .

@@ -46,8 +46,7 @@ down() {
     step "Removing lab hosts and network"
     "${COMPOSE[@]}" down --remove-orphans --timeout 20 >/dev/null 2>&1 || true
     # Containers made by molecule or tests of this project carry the same label.
-    local ids; ids=$(docker ps -aq --filter label=sre.runbooks.lab 2>/dev/null || true)
-    [ -z "$ids" ] || docker rm -f $ids >/dev/null
+    docker ps -aq --filter label=sre.runbooks.lab | xargs -r docker rm -f >/dev/null
     docker network ls -q --filter label=sre.runbooks.lab | xargs -r docker network rm >/dev/null
 }
 

@@ -1,9 +1,8 @@
 # Shared shell helpers for scripts/*.sh: paths, messages, Python lookup.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables for the scripts that source this
 CACHE_DIR="${SRE_CACHE_DIR:-$PWD/.cache}"
 VENV="${SRE_VENV:-$PWD/.venv}"
 LAB_DIR="$CACHE_DIR/lab"
-LAB_PROJECT=sre-lab
 
 step() { printf '==> %s\n' "$*"; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }

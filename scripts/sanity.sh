@@ -23,3 +23,26 @@ mkdir -p ~/.ansible/test/cache
 cp "$OLDPWD/scripts/get_pip_offline.py" ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
 python=$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 "$VENV/bin/ansible-test" sanity --color no --python "$python" --requirements "$@"
+
+# Modules and module_utils run on the targets' Pythons: compile them there too
+# (Ubuntu 22.04 has 3.10, Debian bookworm 3.11, Ubuntu 24.04 3.12).
+bin="$CACHE_DIR/target-pythons"
+mkdir -p "$bin"
+targets=()
+for version in 3.10 3.11 3.12; do
+    for candidate in "python$version" "$HOME/.pyenv/versions/$version".*/bin/python3; do
+        if "$candidate" -c 'pass' >/dev/null 2>&1; then
+            ln -sf "$(command -v "$candidate")" "$bin/python$version"
+            targets+=(--python "$version")
+            break
+        fi
+    done
+done
+if [ ${#targets[@]} -gt 0 ]; then
+    for target in "${targets[@]}"; do
+        [ "$target" = --python ] && continue
+        PATH="$bin:$PATH" "$VENV/bin/ansible-test" sanity --color no --test compile --python "$target"
+    done
+else
+    echo "WARNING: no Python 3.10-3.12 found; modules were compiled for $python only" >&2
+fi

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 APT_PACKAGES=(docker.io debootstrap iptables rsync openssh-client git make curl
-              ca-certificates xz-utils nginx-light postgresql-15 redis-server apache2-utils)
+              ca-certificates xz-utils nginx-light postgresql-15 redis-server apache2-utils shellcheck)
 
 install_host_packages() {
     local missing=()

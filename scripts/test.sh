@@ -3,7 +3,7 @@
 # summary of what ran and how long it took. The last stage removes the lab and
 # proves that nothing of it is left.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . scripts/lib.sh
 
 STAGES=(setup lint units sanity molecule integration build lab-down)

@@ -18,7 +18,7 @@ def write_audit(path: str | None, event: str, **fields: Any) -> str:
     target = os.path.expanduser(path or DEFAULT_AUDIT_LOG)
     os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
     record = {
-        'time': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+        'time': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         'operator': getpass.getuser(),
         'event': event,
         **fields,

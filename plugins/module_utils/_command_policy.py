@@ -382,7 +382,7 @@ def rule_extra(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, 
         pattern = rule['argv']
         if len(command.argv) >= len(pattern) and all(
             fnmatch.fnmatchcase(word if index else command.name, glob)
-            for index, (word, glob) in enumerate(zip(command.argv, pattern, strict=False))
+            for index, (word, glob) in enumerate(zip(command.argv, pattern))
         ):
             yield rule['id'], rule.get('reason') or 'refused by an inventory rule'
 

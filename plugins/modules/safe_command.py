@@ -17,7 +17,7 @@ description:
     command in it against the policy before anything reaches the target.
   - A refused command fails the task with the reason, in normal and in check mode.
     In check mode an allowed command is not run and is reported as changed.
-  - The default policy refuses what the runbooks forbid (Q8, Q11, P11): deleting
+  - The default policy refuses what the runbooks forbid (Q8, Q11, P11), namely deleting
     Docker volumes, destroying or re-initialising PostgreSQL data directories,
     dropping databases other than rehearsal or broken copies, restoring into a live
     database, C(mongorestore --drop) without confirmation, passwords on the command

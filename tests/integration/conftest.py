@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import ansible_runner
@@ -20,7 +21,13 @@ class Lab:
     """Runs playbooks and commands against the lab; never against production."""
 
     def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
+        self._tmp, self._runs = tmp, 0
+
+    @property
+    def tmp(self) -> Path:
+        """A fresh private data dir per run: ansible-runner keeps state in it."""
+        self._runs += 1
+        return Path(tempfile.mkdtemp(prefix=f'run{self._runs}-', dir=self._tmp))
 
     def playbook(
         self, name: str, *, inventory: str = 'inventories/lab', extravars: dict | None = None, cmdline: str = ''

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of sre.runbooks.confirm: destructive work on a production
+inventory needs the operator to type the target's name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.sre.runbooks.plugins.module_utils._audit import write_audit
+
+display = Display()
+
+ARGUMENT_SPEC = dict(
+    target=dict(type='str', required=True),
+    action=dict(type='str', required=True),
+    confirmation=dict(type='str', no_log=False),
+    environment=dict(type='str'),
+)
+
+
+class ActionModule(ActionBase):
+    """Runs on the controller only."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        environment = args['environment'] or task_vars.get('sre_environment') or 'unknown'
+        confirmation = args['confirmation']
+        if confirmation is None:
+            confirmation = task_vars.get('sre_confirm')
+        target, action = args['target'], args['action']
+        result.update(changed=False, environment=environment, target=target, confirmed=False)
+        if environment != 'production':
+            result.update(confirmed=True, msg=f'{environment}: no confirmation needed to {action} {target}')
+            return result
+        how = f'-e sre_confirm={target} (the AWX survey field "confirm")'
+        if confirmation == target:
+            log = write_audit(
+                task_vars.get('sre_audit_log'),
+                'production_confirmed',
+                target=target,
+                action=action,
+                host=task_vars.get('inventory_hostname'),
+            )
+            result.update(confirmed=True, audit_log=log, msg=f'production: {action} {target} confirmed')
+            return result
+        if self._task.check_mode:
+            display.warning(f'check mode: to {action} {target} in production, the real run needs {how}')
+            result.update(
+                would_need_confirmation=True, msg=f'check mode: {action} {target} in production would need {how}'
+            )
+            return result
+        given = '' if confirmation in (None, '') else f' (got {confirmation!r})'
+        raise AnsibleActionFail(
+            f'refusing to {action} {target} in production without confirmation{given}. '
+            f'Check the plan with --check, then run again with {how}.',
+            result=result,
+        )

@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Backup manifests: the JSON file written beside every backup by pg_backup, and
+their verification (present, readable, for this database, checksum, validation).
+
+A backup ``<dir>/<name>`` has ``<name>.sha256`` (sha256sum format) and
+``<name>.manifest.json``::
+
+    {"format_version": 1, "database": "o4o_platform", "file": "<name>",
+     "format": "custom" | "o4o_archive", "sha256": "...", "size": 123,
+     "created_at": "2026-11-22T03:30:00+00:00", "duration_s": 1.2,
+     "server_version": "15.18", "tables": {"public.users": 2000},
+     "validation": {"method": "pg_restore -l", "ok": true, "entries": 42}}
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from typing import Any
+
+MANIFEST_SUFFIX = '.manifest.json'
+CHECKSUM_SUFFIX = '.sha256'
+FORMAT_VERSION = 1
+
+
+def sha256_of(path: str, chunk: int = 4 * 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_time(text: str) -> datetime.datetime:
+    moment = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def inspect_backup(
+    manifest_path: str, database: str | None, verify_checksum: bool = True, now: datetime.datetime | None = None
+) -> dict[str, Any]:
+    """Everything known about one backup; ``usable`` is true only if every check passed."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    directory = os.path.dirname(manifest_path)
+    info: dict[str, Any] = {
+        'manifest': manifest_path,
+        'path': manifest_path[: -len(MANIFEST_SUFFIX)],
+        'usable': False,
+        'problems': [],
+    }
+    try:
+        with open(manifest_path, encoding='utf-8') as handle:
+            manifest = json.load(handle)
+        if not isinstance(manifest, dict):
+            raise ValueError('not a JSON object')
+    except (OSError, ValueError) as err:
+        info['problems'].append(f'manifest unreadable: {err}')
+        return info
+    info.update(
+        database=manifest.get('database'),
+        format=manifest.get('format'),
+        created_at=manifest.get('created_at'),
+        size=manifest.get('size'),
+        tables=manifest.get('tables') or {},
+        server_version=manifest.get('server_version'),
+    )
+    info['path'] = os.path.join(directory, os.path.basename(str(manifest.get('file') or '')))
+    problems = info['problems']
+    if manifest.get('format_version') != FORMAT_VERSION:
+        problems.append(f"manifest format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+    if database is not None and manifest.get('database') != database:
+        problems.append(f"backup of database {manifest.get('database')!r}, not {database!r}")
+    try:
+        info['age_minutes'] = round((now - parse_time(str(manifest['created_at']))).total_seconds() / 60, 1)
+    except (KeyError, ValueError) as err:
+        problems.append(f'created_at missing or invalid: {err}')
+    if not (manifest.get('validation') or {}).get('ok'):
+        problems.append('the backup was not validated when it was taken')
+    if not os.path.isfile(info['path']):
+        problems.append(f"backup file {info['path']} is missing")
+    elif os.path.getsize(info['path']) != manifest.get('size'):
+        problems.append(
+            f"size {os.path.getsize(info['path'])} bytes, manifest says {manifest.get('size')} (truncated or replaced)"
+        )
+    elif verify_checksum:
+        actual = sha256_of(info['path'])
+        info['checksum_ok'] = actual == manifest.get('sha256')
+        if not info['checksum_ok']:
+            problems.append(
+                f"sha256 {actual[:12]}... does not match the manifest's {str(manifest.get('sha256'))[:12]}..."
+            )
+    info['usable'] = not problems
+    return info
+
+
+def list_backups(directory: str, database: str | None, verify_checksum: bool = True) -> list[dict[str, Any]]:
+    """Backups in a directory, newest first, with backups that have no manifest
+    reported as unusable (so a newer unverifiable file is never silently picked)."""
+    names = sorted(os.listdir(directory))
+    manifests = {name[: -len(MANIFEST_SUFFIX)] for name in names if name.endswith(MANIFEST_SUFFIX)}
+    found = [
+        inspect_backup(os.path.join(directory, name + MANIFEST_SUFFIX), database, verify_checksum) for name in manifests
+    ]
+    for name in names:
+        path = os.path.join(directory, name)
+        if name.endswith(('.dump', '.tar.gz', '.sql.gz', '.sql')) and name not in manifests and os.path.isfile(path):
+            mtime = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+            found.append(
+                {
+                    'path': path,
+                    'manifest': None,
+                    'usable': False,
+                    'created_at': mtime.isoformat(),
+                    'problems': ['manifest missing: not taken by pg_backup, or its manifest was lost'],
+                }
+            )
+    return sorted(found, key=lambda item: str(item.get('created_at') or ''), reverse=True)
+
+
+def write_manifest(
+    path: str,
+    database: str,
+    backup_format: str,
+    *,
+    tables: dict[str, int],
+    validation: dict[str, Any],
+    server_version: str,
+    duration_s: float,
+    created_at: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """Write ``<path>.sha256`` and ``<path>.manifest.json`` for a finished backup file."""
+    created = created_at or datetime.datetime.now(datetime.timezone.utc)
+    manifest = {
+        'format_version': FORMAT_VERSION,
+        'database': database,
+        'file': os.path.basename(path),
+        'format': backup_format,
+        'sha256': sha256_of(path),
+        'size': os.path.getsize(path),
+        'created_at': created.isoformat(timespec='seconds'),
+        'duration_s': round(duration_s, 3),
+        'server_version': server_version,
+        'tables': tables,
+        'validation': validation,
+    }
+    mode = os.stat(path).st_mode & 0o777
+    for suffix, text in (
+        (CHECKSUM_SUFFIX, f"{manifest['sha256']}  {manifest['file']}\n"),
+        (MANIFEST_SUFFIX, json.dumps(manifest, indent=2, sort_keys=True) + '\n'),
+    ):
+        target = path + suffix
+        with open(target + '.tmp', 'w', encoding='utf-8') as handle:
+            handle.write(text)
+        os.chmod(target + '.tmp', mode)
+        os.replace(target + '.tmp', target)
+    return manifest

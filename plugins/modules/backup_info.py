@@ -1,0 +1,104 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: backup_info
+short_description: List a database's backups and verify each against its manifest
+version_added: 0.1.0
+description:
+  - Reads the manifests that the C(sre.runbooks.pg_backup) role writes beside every
+    backup and checks that each manifest is readable and names the same database,
+    that the file is present with the recorded size and sha256, and that it was
+    validated when taken.
+  - Backup files without a manifest are listed as unusable.
+  - Read-only.
+author:
+  - sre.runbooks maintainers (@sre-runbooks)
+options:
+  backup_dir:
+    description: Directory that holds the backups.
+    type: path
+    required: true
+  database:
+    description: Only backups of this database are usable.
+    type: str
+  verify_checksum:
+    description: Recompute each backup's sha256.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes.
+  idempotent:
+    support: full
+    description: Never changes anything.
+seealso:
+  - module: sre.runbooks.backup_gate
+"""
+
+EXAMPLES = r"""
+- name: List the O4O backups
+  sre.runbooks.backup_info:
+    backup_dir: /backup/o4o-platform
+    database: o4o_platform
+  register: __backups
+"""
+
+RETURN = r"""
+backups:
+  description: Every backup, newest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path: {description: Backup file., type: str, returned: always}
+    usable: {description: Whether every check passed., type: bool, returned: always}
+    problems: {description: What is wrong with it., type: list, elements: str, returned: always}
+    age_minutes: {description: Minutes since it was taken., type: float, returned: when known}
+    tables: {description: Row count per table when it was taken., type: dict, returned: when known}
+newest_usable:
+  description: The newest usable backup, or null.
+  returned: always
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            backup_dir=dict(type='path', required=True),
+            database=dict(type='str'),
+            verify_checksum=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    directory = module.params['backup_dir']
+    if not os.path.isdir(directory):
+        module.fail_json(
+            msg=f'backup directory {directory} does not exist; check the path, or take a '
+            'backup first (playbooks/backup.yml)',
+            backups=[],
+            newest_usable=None,
+        )
+    backups = list_backups(directory, module.params['database'], module.params['verify_checksum'])
+    usable = [backup for backup in backups if backup['usable']]
+    module.exit_json(changed=False, backups=backups, newest_usable=usable[0] if usable else None)
+
+
+if __name__ == '__main__':
+    main()

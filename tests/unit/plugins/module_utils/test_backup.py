@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
+from tests.support.backups import make_backup
+
+
+def test_good_backup_is_usable_and_has_its_facts(tmp_path):
+    make_backup(tmp_path, 'o4o_platform_1.dump', minutes_ago=3)
+    [backup] = list_backups(str(tmp_path), 'o4o_platform')
+    assert backup['usable'] and backup['problems'] == []
+    assert backup['checksum_ok'] and 2.5 < backup['age_minutes'] < 4
+    assert backup['tables'] == {'public.users': 2000}
+    assert (tmp_path / 'o4o_platform_1.dump.sha256').read_text().endswith('  o4o_platform_1.dump\n')
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def drop_manifest(path):
+    (path.parent / (path.name + '.manifest.json')).unlink()
+
+
+def garble_manifest(path):
+    (path.parent / (path.name + '.manifest.json')).write_text('{not json')
+
+
+def drop_file(path):
+    path.unlink()
+
+
+@pytest.mark.parametrize(
+    ('damage', 'problem'),
+    [
+        (truncate, 'truncated or replaced'),
+        (flip_byte, 'does not match'),
+        (drop_manifest, 'manifest missing'),
+        (garble_manifest, 'manifest unreadable'),
+        (drop_file, 'is missing'),
+    ],
+)
+def test_damaged_backups_are_unusable_with_the_reason(tmp_path, damage, problem):
+    damage(make_backup(tmp_path, 'o4o_platform_1.dump'))
+    [backup] = list_backups(str(tmp_path), 'o4o_platform')
+    assert not backup['usable']
+    assert any(problem in text for text in backup['problems']), backup['problems']
+
+
+def test_wrong_database_and_unvalidated_are_unusable(tmp_path):
+    make_backup(tmp_path, 'other.dump', database='qa_arena')
+    make_backup(tmp_path, 'unvalidated.dump', validated=False, minutes_ago=1)
+    problems = {b['path'].rsplit('/', 1)[1]: b['problems'] for b in list_backups(str(tmp_path), 'o4o_platform')}
+    assert "not 'o4o_platform'" in problems['other.dump'][0]
+    assert 'not validated' in problems['unvalidated.dump'][0]
+
+
+def test_newest_first_and_damaged_newer_ones_do_not_hide_older_good_ones(tmp_path):
+    make_backup(tmp_path, 'old.dump', minutes_ago=120)
+    flip_byte(make_backup(tmp_path, 'new.dump', minutes_ago=10))
+    backups = list_backups(str(tmp_path), 'o4o_platform')
+    assert [b['path'].rsplit('/', 1)[1] for b in backups] == ['new.dump', 'old.dump']
+    assert [b['usable'] for b in backups] == [False, True]
+
+
+def test_manifest_of_another_format_version_is_refused(tmp_path):
+    path = make_backup(tmp_path, 'x.dump')
+    manifest_path = tmp_path / 'x.dump.manifest.json'
+    manifest = json.loads(manifest_path.read_text())
+    manifest['format_version'] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    [backup] = list_backups(str(tmp_path), 'o4o_platform')
+    assert not backup['usable'] and 'format_version' in backup['problems'][0]
+    assert path.exists()
