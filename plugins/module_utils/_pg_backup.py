@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Take, validate and prune PostgreSQL backups (runbooks Q6, Q7, O5).
+
+A backup is taken in one pass: a REPEATABLE READ transaction exports its snapshot,
+the row counts of every table are read in that transaction, and pg_dump dumps the
+same snapshot, so the manifest's counts are exactly what the dump holds. The dump is
+written under a temporary name (gzipped on the way for the O4O archive), validated,
+and only then renamed into place with its checksum and manifest.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import io
+import os
+import re
+import subprocess
+import tarfile
+import tempfile
+import time
+from typing import Any
+
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import (
+    CHECKSUM_SUFFIX,
+    MANIFEST_SUFFIX,
+    list_backups,
+    write_manifest,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
+    COUNT_ROWS_SQL,
+    PostgresError,
+    Session,
+    Target,
+    table_counts,
+)
+
+CHUNK = 1024 * 1024
+
+
+class BackupError(RuntimeError):
+    """The backup could not be taken or did not validate; nothing was kept."""
+
+
+def backup_name(layout: str, prefix: str, moment: datetime.datetime) -> str:
+    stamp = moment.strftime('%Y%m%d_%H%M%S')
+    return f'{prefix}_{stamp}.tar.gz' if layout == 'o4o_archive' else f'{prefix}_{stamp}.dump'
+
+
+def _stream(argv: list[str], target: Target, sink: Any) -> None:
+    """Run argv and copy its stdout into sink (a file-like object) chunk by chunk."""
+    # Popen, not run_command: a dump is streamed to disk, never held in memory.
+    proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **target.env}
+    )
+    if proc.stdout is None or proc.stderr is None:
+        raise BackupError('could not read the output of pg_dump')
+    for block in iter(lambda: proc.stdout.read(CHUNK), b''):
+        sink.write(block)
+    err = proc.stderr.read().decode(errors='replace').strip()
+    if proc.wait() != 0:
+        raise BackupError(f'pg_dump failed (exit {proc.returncode}): {err[-800:]}')
+
+
+def _dump_custom(target: Target, database: str, snapshot: str, path: str, compress: int) -> None:
+    with open(path, 'wb') as handle:
+        _stream(
+            target.argv('pg_dump', '-Fc', f'-Z{compress}', f'--snapshot={snapshot}', database=database), target, handle
+        )
+
+
+def _dump_o4o_archive(
+    target: Target, database: str, snapshot: str, path: str, *, compress: int, moment: datetime.datetime
+) -> None:
+    """db/o4o_db_<stamp>.sql.gz inside a tar.gz, as the O4O runbook's backups are laid out."""
+    member = f"db/o4o_db_{moment.strftime('%Y%m%d_%H%M%S')}.sql.gz"
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as work:
+        sql_gz = os.path.join(work, 'dump.sql.gz')
+        with gzip.open(sql_gz, 'wb', compresslevel=compress or 6) as handle:
+            _stream(target.argv('pg_dump', '-Fp', f'--snapshot={snapshot}', database=database), target, handle)
+        with tarfile.open(path, 'w:gz', compresslevel=1) as archive:
+            archive.add(sql_gz, arcname=member)
+
+
+def validate_custom(target: Target, path: str, tables: dict[str, int]) -> dict[str, Any]:
+    """`pg_restore -l` reads the whole table of contents; every table must have data."""
+    if target.container:
+        with open(path, 'rb') as handle:
+            listing = target.run(target.argv('pg_restore', '-l', stdin=True), stdin=handle.read()).stdout
+    else:
+        listing = target.run(target.argv('pg_restore', '-l', path)).stdout
+    entries = [line for line in listing.decode(errors='replace').splitlines() if line and not line.startswith(';')]
+    data = {' '.join(line.split()[-3:-1]) for line in entries if ' TABLE DATA ' in line}
+    missing = [name for name in tables if name.replace('.', ' ', 1) not in data]
+    if missing:
+        raise BackupError(f"pg_restore -l lists no data for {', '.join(missing)}")
+    return {'method': 'pg_restore -l', 'ok': True, 'entries': len(entries)}
+
+
+def validate_o4o_archive(path: str, tables: dict[str, int]) -> dict[str, Any]:
+    """Read the archive and the gzip inside it to the end (CRCs checked), and find
+    a COPY block for every table and pg_dump's closing line."""
+    try:
+        with tarfile.open(path, 'r:gz') as archive:
+            members = [m for m in archive.getmembers() if re.fullmatch(r'db/o4o_db_\d{8}_\d{6}\.sql\.gz', m.name)]
+            if len(members) != 1:
+                raise BackupError(f'archive holds {len(members)} db/o4o_db_*.sql.gz members, expected 1')
+            extracted = archive.extractfile(members[0])
+            if extracted is None:
+                raise BackupError(f'{members[0].name} in {path} is not a regular file')
+            copies, complete = set(), False
+            with gzip.open(io.BufferedReader(extracted), 'rt', encoding='utf-8', errors='replace') as sql:
+                for line in sql:
+                    if line.startswith('COPY '):
+                        copies.add(line.split()[1].replace('"', ''))
+                    elif line.startswith('-- PostgreSQL database dump complete'):
+                        complete = True
+    except (OSError, EOFError, tarfile.TarError) as err:
+        raise BackupError(f'archive {path} is damaged: {err}') from err
+    missing = [name for name in tables if name not in copies]
+    if missing or not complete:
+        raise BackupError(f"archive SQL lacks {'COPY for ' + ', '.join(missing) if missing else 'its closing line'}")
+    return {
+        'method': 'gzip -t + tar listing + COPY blocks',
+        'ok': True,
+        'entries': len(copies),
+        'member': members[0].name,
+    }
+
+
+def _remove_backup(path: str) -> None:
+    for suffix in ('', CHECKSUM_SUFFIX, MANIFEST_SUFFIX):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+
+
+def plan_retention(backups: list[dict[str, Any]], keep: int, max_age_days: float, now: datetime.datetime) -> list[str]:
+    """Backups (with manifests, of this database) to delete: beyond the newest `keep`
+    usable ones, or older than max_age_days. The newest usable one is always kept."""
+    usable = [b for b in backups if b['usable']]
+    doomed = []
+    for index, backup in enumerate(usable):
+        if index == 0:
+            continue
+        age_days = (backup.get('age_minutes') or 0) / 1440
+        if index >= keep or (max_age_days and age_days > max_age_days):
+            doomed.append(backup['path'])
+    return doomed
+
+
+def take_backup(
+    target: Target,
+    database: str,
+    backup_dir: str,
+    *,
+    layout: str,
+    prefix: str,
+    compress: int,
+    mode: int,
+    moment: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    moment = moment or datetime.datetime.now(datetime.timezone.utc)
+    final = os.path.join(backup_dir, backup_name(layout, prefix, moment))
+    if os.path.exists(final):
+        raise BackupError(f'{final} exists already')
+    partial = os.path.join(backup_dir, '.' + os.path.basename(final) + '.partial')
+    started = time.monotonic()
+    old_umask = os.umask(0o077)
+    try:
+        with Session(target, database) as session:
+            session.execute('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+            snapshot = session.execute('SELECT pg_export_snapshot()')[0][0]
+            tables = table_counts(session.execute(COUNT_ROWS_SQL))
+            if layout == 'o4o_archive':
+                _dump_o4o_archive(target, database, snapshot, partial, compress=compress, moment=moment)
+            else:
+                _dump_custom(target, database, snapshot, partial, compress)
+            session.execute('COMMIT')
+        validation = (
+            validate_o4o_archive(partial, tables)
+            if layout == 'o4o_archive'
+            else validate_custom(target, partial, tables)
+        )
+        with open(partial, 'rb') as handle:
+            os.fsync(handle.fileno())
+        os.chmod(partial, mode)
+        os.replace(partial, final)
+    except (PostgresError, OSError) as err:
+        raise BackupError(str(err)) from err
+    finally:
+        os.umask(old_umask)
+        if os.path.exists(partial):
+            os.remove(partial)
+    return write_manifest(
+        final,
+        database,
+        layout,
+        tables=tables,
+        validation=validation,
+        server_version=target.server_version(),
+        duration_s=time.monotonic() - started,
+        created_at=moment,
+    ) | {'path': final}
+
+
+def fresh_backup(backup_dir: str, database: str, max_age_minutes: float) -> dict[str, Any] | None:
+    if not max_age_minutes or not os.path.isdir(backup_dir):
+        return None
+    for backup in list_backups(backup_dir, database):
+        if backup['usable']:
+            return backup if backup['age_minutes'] <= max_age_minutes else None
+    return None
+
+
+def remove_backups(paths: list[str]) -> None:
+    for path in paths:
+        _remove_backup(path)

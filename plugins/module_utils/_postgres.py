@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""PostgreSQL client plumbing shared by the backup and restore modules.
+
+Everything goes through the stock client programs (psql, pg_dump, pg_restore), run as
+argument lists, either on the host or inside a container (``docker exec -i <ctr>``),
+so the same code serves O4O (PostgreSQL on the api host) and QA-Arena or Fragrance
+(PostgreSQL in a compose service).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+SENTINEL = '__sre_runbooks_done__'
+
+# One query, exact row counts of every ordinary table, in the caller's snapshot.
+COUNT_ROWS_SQL = """
+SELECT format('%s.%s', table_schema, table_name) || '|' ||
+       (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I',
+                                                   table_schema, table_name), false, true, '')))[1]::text
+FROM information_schema.tables
+WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 1;
+"""
+
+
+class PostgresError(RuntimeError):
+    """A client program failed; the message carries its stderr."""
+
+
+@dataclass
+class Target:
+    """Where and how to reach the server: optional container, connection options."""
+
+    container: str | None = None
+    container_user: str | None = None
+    host: str | None = None
+    port: int = 5432
+    user: str | None = None
+    docker: str = 'docker'
+    env: dict[str, str] = field(default_factory=dict)
+
+    def argv(self, program: str, *args: str, database: str | None = None, stdin: bool = False) -> list[str]:
+        base: list[str] = []
+        if self.container:
+            user = ['-u', self.container_user] if self.container_user else []
+            base = [self.docker, 'exec', *(['-i'] if stdin else []), *user, self.container]
+        conn = ['-p', str(self.port)]
+        if self.host:
+            conn += ['-h', self.host]
+        if self.user:
+            conn += ['-U', self.user]
+        if database is not None:
+            conn += ['-d', database]
+        return [*base, program, *conn, *args]
+
+    def run(
+        self,
+        argv: list[str],
+        stdin: bytes | None = None,
+        stdout: IO[bytes] | int | None = None,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess:
+        # subprocess, not run_command: module_utils also serve code outside a module.
+        proc = subprocess.run(  # pylint: disable=ansible-bad-function
+            argv,
+            input=stdin,
+            stdout=stdout if stdout is not None else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **self.env},
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise PostgresError(
+                f"{' '.join(argv[:6])}... exited {proc.returncode}: "
+                f"{proc.stderr.decode(errors='replace').strip()[-800:]}"
+            )
+        return proc
+
+    def query(self, sql: str, database: str = 'postgres') -> list[list[str]]:
+        """Rows of a query as lists of strings (psql unaligned, | separated)."""
+        out = self.run(
+            self.argv('psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-F', '|', '-c', sql, database=database)
+        ).stdout.decode()
+        return [line.split('|') for line in out.splitlines() if line]
+
+    def server_version(self) -> str:
+        return self.query('SHOW server_version')[0][0].split()[0]
+
+
+class Session:
+    """A long-lived psql session, for work that must share one transaction (a
+    snapshot exported for pg_dump and the row counts taken in it)."""
+
+    def __init__(self, target: Target, database: str) -> None:
+        argv = target.argv('psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-F', '|', database=database, stdin=True)
+        # Popen, not run_command: the session stays open across several statements.
+        self.proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **target.env},
+            text=True,
+            bufsize=1,
+        )
+
+    def execute(self, sql: str) -> list[list[str]]:
+        if self.proc.stdin is None or self.proc.stdout is None:
+            raise PostgresError('psql session is closed')
+        self.proc.stdin.write(sql.rstrip().rstrip(';') + ';\n\\echo ' + SENTINEL + '\n')
+        self.proc.stdin.flush()
+        rows = []
+        for raw in self.proc.stdout:
+            line = raw.rstrip('\n')
+            if line == SENTINEL:
+                return rows
+            if line:
+                rows.append(line.split('|'))
+        raise PostgresError(f'psql ended: {self.proc.stderr.read().strip() if self.proc.stderr else ""}')
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(30)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc.poll() is None:
+            self.close()
+
+
+def table_counts(rows: list[list[str]]) -> dict[str, int]:
+    return {name: int(count) for name, count in rows}

@@ -1,0 +1,241 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_backup
+short_description: Take a validated PostgreSQL backup with checksum and manifest, and prune old ones
+version_added: 0.1.0
+description:
+  - Dumps O(database) in one consistent snapshot, with the row count of every table
+    taken in the same snapshot; validates the dump; writes C(<file>.sha256) and
+    C(<file>.manifest.json) beside it; then applies the retention.
+  - O(layout=custom) writes C(<prefix>_YYYYMMDD_HHMMSS.dump) (C(pg_dump -Fc), runbook
+    Q6) validated with C(pg_restore -l) (Q7). O(layout=o4o_archive) writes
+    C(<prefix>_YYYYMMDD_HHMMSS.tar.gz) holding C(db/o4o_db_YYYYMMDD_HHMMSS.sql.gz) as
+    the O4O runbook's backups are laid out (O5), validated by reading it to the end.
+  - Idempotent through O(max_age_minutes), meaning that when a verified backup younger than
+    that exists, nothing is taken unless O(force) is set.
+  - Works for a server on the host (run the module as the C(postgres) user) and for
+    one inside a container (O(container), e.g. QA-Arena's C(qa_arena_postgres_prod)).
+author:
+  - sre.runbooks maintainers (@sre-runbooks)
+options:
+  database:
+    description: Database to back up.
+    type: str
+    required: true
+  backup_dir:
+    description: Directory for the backups; it must exist.
+    type: path
+    required: true
+  layout:
+    description: Backup file layout.
+    type: str
+    choices: [custom, o4o_archive]
+    default: custom
+  prefix:
+    description: File name prefix; defaults to the database name (V(o4o_backup) suits O(layout=o4o_archive)).
+    type: str
+  compress:
+    description: Compression level (0-9) of the dump.
+    type: int
+    default: 6
+  container:
+    description: Run the client programs inside this Docker container (C(docker exec)).
+    type: str
+  container_user:
+    description: User to run the client programs as inside O(container) (C(docker exec -u)).
+    type: str
+  host:
+    description: Server host or socket directory; the default is the local socket.
+    type: str
+  port:
+    description: Server port.
+    type: int
+    default: 5432
+  user:
+    description: Database user; the default is the OS user (peer authentication).
+    type: str
+  max_age_minutes:
+    description: Do nothing when a verified backup younger than this exists; 0 always takes one.
+    type: float
+    default: 60
+  force:
+    description: Take a backup even when a fresh one exists.
+    type: bool
+    default: false
+  keep:
+    description: Number of verified backups to keep (the newest is always kept).
+    type: int
+    default: 7
+  max_age_days:
+    description: Delete verified backups older than this (never the newest); 0 keeps them.
+    type: float
+    default: 30
+  mode:
+    description: Permissions of the backup files.
+    type: raw
+    default: '0600'
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether a backup would be taken and which old ones would be pruned.
+  diff_mode:
+    support: full
+    description: Shows the backup files before and after.
+  idempotent:
+    support: full
+    description: With O(max_age_minutes), a second run finds the fresh backup and does nothing.
+seealso:
+  - module: sre.runbooks.backup_info
+  - module: sre.runbooks.backup_gate
+  - module: community.postgresql.postgresql_db
+notes:
+  - community.postgresql.postgresql_db C(state=dump) neither validates the dump nor
+    writes a checksum or manifest, and cannot dump a server inside a container; this
+    module exists for those.
+"""
+
+EXAMPLES = r"""
+- name: Back up o4o_platform in the O4O archive layout
+  become: true
+  become_user: postgres
+  sre.runbooks.pg_backup:
+    database: o4o_platform
+    backup_dir: /backup/o4o-platform
+    layout: o4o_archive
+    prefix: o4o_backup
+
+- name: Back up QA-Arena's database inside its container
+  sre.runbooks.pg_backup:
+    database: qa_arena
+    backup_dir: /backup/postgres
+    container: qa_arena_postgres_prod
+    user: postgres
+"""
+
+RETURN = r"""
+backup:
+  description: The manifest of the backup taken, or of the fresh one that made the run a no-op.
+  returned: success
+  type: dict
+taken:
+  description: Whether a new backup was taken (or would be, in check mode).
+  returned: always
+  type: bool
+pruned:
+  description: Backups deleted (or that would be, in check mode) by the retention.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import datetime
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
+from ansible_collections.sre.runbooks.plugins.module_utils._pg_backup import (
+    BackupError,
+    backup_name,
+    fresh_backup,
+    plan_retention,
+    remove_backups,
+    take_backup,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils._postgres import Target
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            database=dict(type='str', required=True),
+            backup_dir=dict(type='path', required=True),
+            layout=dict(type='str', choices=['custom', 'o4o_archive'], default='custom'),
+            prefix=dict(type='str'),
+            compress=dict(type='int', default=6),
+            container=dict(type='str'),
+            container_user=dict(type='str'),
+            host=dict(type='str'),
+            port=dict(type='int', default=5432),
+            user=dict(type='str'),
+            max_age_minutes=dict(type='float', default=60),
+            force=dict(type='bool', default=False),
+            keep=dict(type='int', default=7),
+            max_age_days=dict(type='float', default=30),
+            mode=dict(type='raw', default='0600'),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    directory, database = p['backup_dir'], p['database']
+    if not os.path.isdir(directory):
+        module.fail_json(
+            msg=f'backup directory {directory} does not exist: create it (the pg_backup role does) or fix pg_backup_dir'
+        )
+    docker = module.get_bin_path('docker', required=bool(p['container'])) or 'docker'
+    target = Target(
+        container=p['container'],
+        container_user=p['container_user'],
+        host=p['host'],
+        port=p['port'],
+        user=p['user'],
+        docker=docker,
+    )
+    before = sorted(os.listdir(directory))
+    fresh = None if p['force'] else fresh_backup(directory, database, p['max_age_minutes'])
+    result: dict = {'changed': False, 'taken': False, 'pruned': []}
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if fresh:
+        result['backup'] = fresh
+        result['msg'] = f"fresh verified backup {fresh['path']} ({fresh['age_minutes']:.0f} min old); none taken"
+    elif module.check_mode:
+        name = backup_name(p['layout'], p['prefix'] or database, now)
+        result.update(
+            changed=True, taken=True, backup={'path': os.path.join(directory, name)}, msg=f'would take {name}'
+        )
+    else:
+        mode = int(p['mode'], 8) if isinstance(p['mode'], str) else int(p['mode'])
+        try:
+            result['backup'] = take_backup(
+                target,
+                database,
+                directory,
+                layout=p['layout'],
+                prefix=p['prefix'] or database,
+                compress=p['compress'],
+                mode=mode,
+            )
+        except BackupError as err:
+            module.fail_json(msg=f'backup of {database} failed and nothing was kept: {err}', **result)
+        result.update(changed=True, taken=True, msg=f"took {result['backup']['path']}")
+    doomed = plan_retention(list_backups(directory, database), p['keep'], p['max_age_days'], now)
+    if doomed:
+        result.update(changed=True, pruned=doomed)
+        if not module.check_mode:
+            remove_backups(doomed)
+    if module._diff and result['changed']:
+        after = (
+            sorted(os.listdir(directory))
+            if not module.check_mode
+            else sorted(
+                (set(before) | {os.path.basename(result['backup']['path'])}) - {os.path.basename(d) for d in doomed}
+            )
+        )
+        result['diff'] = {
+            'before': '\n'.join(before) + '\n',
+            'after': '\n'.join(after) + '\n',
+            'before_header': directory,
+            'after_header': directory,
+        }
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
