@@ -61,6 +61,7 @@ def inspect_backup(
     info.update(
         database=manifest.get('database'),
         format=manifest.get('format'),
+        sha256=manifest.get('sha256'),
         created_at=manifest.get('created_at'),
         size=manifest.get('size'),
         tables=manifest.get('tables') or {},

@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Rehearsed restore and crash-safe rename swap (runbooks O6, Q8, F7).
+
+rehearse(): restore a verified backup into ``<db>_restore`` (never into ``<db>``),
+check the restore's exit status, every table's row count against the manifest and
+the required tables, then mark the rehearsal database with a comment that names the
+backup's sha256. swap(): put the rehearsal in place of ``<db>``, keeping the old one
+as ``<db>_broken_<ts>``. Nothing is ever dropped except a stale ``<db>_restore``.
+
+Crash safety: both renames happen in ONE transaction, so no moment exists in which
+``<db>`` is missing. Every other step is idempotent and the plan is written into the
+rehearsal database's comment before the swap starts, so a re-run after a crash at any
+point either finds the swap committed (and finishes: connections back on, marker) or
+not committed (and redoes it from the start). Identifiers and literals reach SQL only
+through psql variables (``:"name"``, ``:'value'``), which libpq quotes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import io
+import json
+import os
+import subprocess
+import tarfile
+from typing import Any
+
+from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
+    COUNT_ROWS_SQL,
+    PostgresError,
+    Target,
+    table_counts,
+)
+
+MARKER = 'sre.runbooks'
+CHUNK = 1024 * 1024
+# Test hook: a crash (os._exit) right after the named swap step.
+CRASH_AFTER = os.environ.get('SRE_RUNBOOKS_SWAP_CRASH_AFTER')
+SWAP_STEPS = ('plan', 'block_connections', 'terminate_sessions', 'rename', 'allow_connections', 'mark')
+
+
+class RestoreError(RuntimeError):
+    """The restore or its verification failed; the live database was not touched."""
+
+
+def script(
+    target: Target, sql: str, variables: dict[str, str], database: str = 'postgres', stdin_data: Any = None
+) -> list[list[str]]:
+    """Run an SQL script through psql with -v variables; rows of its output."""
+    argv = target.argv(
+        'psql',
+        '-XAtq',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-F',
+        '|',
+        *[f'--variable={name}={value}' for name, value in variables.items()],
+        '-f',
+        '-',
+        database=database,
+        stdin=True,
+    )
+    out = target.run(argv, stdin=sql.encode() if stdin_data is None else stdin_data).stdout.decode()
+    return [line.split('|') for line in out.splitlines() if line]
+
+
+def database_state(target: Target, names: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """For each given name: exists, allow_connections, comment (parsed marker or None)."""
+    rows = script(
+        target,
+        """
+        SELECT d.datname, d.datallowconn, coalesce(shobj_description(d.oid, 'pg_database'), '')
+        FROM pg_database d WHERE d.datname IN (:'a', :'b', :'c');
+    """,
+        {'a': names.get('live', ''), 'b': names.get('restore', ''), 'c': names.get('broken', '')},
+    )
+    found = {row[0]: row for row in rows}
+    state = {}
+    for role, name in names.items():
+        row = found.get(name)
+        marker = None
+        if row and row[2].startswith(MARKER + ' '):
+            try:
+                marker = json.loads(row[2][len(MARKER) + 1 :])
+            except ValueError:
+                marker = None
+        state[role] = {
+            'name': name,
+            'exists': row is not None,
+            'allow_connections': bool(row and row[1] == 't'),
+            'marker': marker,
+        }
+    return state
+
+
+def _comment(marker: dict[str, Any]) -> str:
+    return f'{MARKER} {json.dumps(marker, sort_keys=True)}'
+
+
+def _load_backup(target: Target, backup: dict[str, Any], database: str, jobs: int) -> None:
+    path = backup['path']
+    if backup['format'] == 'custom':
+        if target.container:
+            with open(path, 'rb') as handle:
+                target.run(
+                    target.argv('pg_restore', '--no-owner', '--exit-on-error', database=database, stdin=True),
+                    stdin=handle.read(),
+                )
+        else:
+            target.run(
+                target.argv('pg_restore', '--no-owner', '--exit-on-error', f'--jobs={jobs}', path, database=database)
+            )
+        return
+    # O4O archive: stream db/o4o_db_*.sql.gz out of the tar, through gunzip, into psql.
+    argv = target.argv('psql', '-Xq', '-v', 'ON_ERROR_STOP=1', '-f', '-', database=database, stdin=True)
+    with tarfile.open(path, 'r:gz') as archive:
+        member = next(m for m in archive.getmembers() if m.name.startswith('db/o4o_db_'))
+        extracted = archive.extractfile(member)
+        if extracted is None:
+            raise RestoreError(f'{member.name} in {path} is not a file')
+        # Popen, not run_command: the dump is streamed, never held in memory.
+        proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **target.env},
+        )
+        if proc.stdin is None or proc.stderr is None:
+            raise RestoreError('could not start psql')
+        try:
+            with gzip.open(io.BufferedReader(extracted)) as sql:
+                for block in iter(lambda: sql.read(CHUNK), b''):
+                    proc.stdin.write(block)
+        except BrokenPipeError:
+            pass
+        finally:
+            proc.stdin.close()
+        err = proc.stderr.read().decode(errors='replace').strip()
+        if proc.wait() != 0:
+            raise PostgresError(f'psql exited {proc.returncode}: {err[-800:]}')
+
+
+def rehearse(
+    target: Target,
+    database: str,
+    backup: dict[str, Any],
+    *,
+    owner: str | None,
+    required_tables: list[str],
+    jobs: int = 2,
+) -> dict[str, Any]:
+    """Restore into <db>_restore and verify it; returns counts and what was checked."""
+    restore = f'{database}_restore'
+    names = {'live': database, 'restore': restore}
+    variables = {'restore': restore, 'owner': owner or 'postgres'}
+    script(target, 'DROP DATABASE IF EXISTS :"restore";', variables)
+    script(target, 'CREATE DATABASE :"restore" OWNER :"owner" TEMPLATE template0;', variables)
+    try:
+        _load_backup(target, backup, restore, jobs)
+        counts = table_counts(script(target, COUNT_ROWS_SQL, {}, database=restore))
+    except PostgresError as err:
+        raise RestoreError(f"restoring {backup['path']} into {restore} failed: {err}") from err
+    expected = backup.get('tables') or {}
+    wrong = {name: (counts.get(name), rows) for name, rows in expected.items() if counts.get(name) != rows}
+    missing = [name for name in required_tables if name not in counts]
+    if wrong or missing:
+        problems = [f'{n}: {got} rows, manifest says {want}' for n, (got, want) in sorted(wrong.items())]
+        problems += [f'required table {name} is missing' for name in missing]
+        raise RestoreError(f"the rehearsal in {restore} does not match {backup['path']}: {'; '.join(problems)}")
+    marker = {
+        'state': 'verified',
+        'sha256': backup['sha256'],
+        'backup': os.path.basename(backup['path']),
+        'tables': counts,
+    }
+    script(target, 'COMMENT ON DATABASE :"restore" IS :\'comment\';', {**variables, 'comment': _comment(marker)})
+    return {'database': restore, 'tables': counts, 'state': database_state(target, names)['restore']}
+
+
+def _crash_point(step: str) -> None:
+    if step == CRASH_AFTER:
+        os._exit(137)  # the test's stand-in for a killed process or a lost host
+
+
+def swap(target: Target, database: str, sha256: str, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Rename <db>_restore into place of <db>, crash-safely (see the module docstring)."""
+    restore = f'{database}_restore'
+    state = database_state(target, {'live': database, 'restore': restore})
+    live, rehearsal = state['live'], state['restore']
+    if live['exists'] and (live['marker'] or {}).get('sha256') == sha256 and not rehearsal['exists']:
+        broken = live['marker'].get('broken')
+        if not live['allow_connections'] or live['marker'].get('state') != 'restored':
+            _finish(target, database, live['marker'])  # the last run died after its rename
+            return {'changed': True, 'resumed': True, 'broken': broken}
+        return {'changed': False, 'broken': broken}
+    if not rehearsal['exists'] or (rehearsal['marker'] or {}).get('sha256') != sha256:
+        raise RestoreError(f'{restore} is not a verified rehearsal of this backup; run the rehearsal first')
+    if not live['exists']:
+        raise RestoreError(
+            f'{database} does not exist; nothing to swap (check the name, or restore it '
+            f'with pg_restore_allow_missing_live)'
+        )
+    plan = rehearsal['marker']
+    if plan.get('state') != 'swapping':
+        stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime('%Y%m%dT%H%M%SZ')
+        plan = {**plan, 'state': 'swapping', 'broken': f'{database}_broken_{stamp}'}
+        script(
+            target, 'COMMENT ON DATABASE :"restore" IS :\'comment\';', {'restore': restore, 'comment': _comment(plan)}
+        )
+    _crash_point('plan')
+    variables = {'live': database, 'restore': restore, 'broken': plan['broken']}
+    script(target, 'ALTER DATABASE :"live" ALLOW_CONNECTIONS false;', variables)
+    _crash_point('block_connections')
+    script(
+        target,
+        """
+        SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+        WHERE datname IN (:'live', :'restore') AND pid <> pg_backend_pid();
+    """,
+        variables,
+    )
+    _crash_point('terminate_sessions')
+    script(
+        target,
+        """
+        BEGIN;
+        ALTER DATABASE :"live" RENAME TO :"broken";
+        ALTER DATABASE :"restore" RENAME TO :"live";
+        COMMIT;
+    """,
+        variables,
+    )
+    _crash_point('rename')
+    _finish(target, database, plan)
+    return {'changed': True, 'resumed': False, 'broken': plan['broken']}
+
+
+def _finish(target: Target, database: str, plan: dict[str, Any]) -> None:
+    """Connections back on (both databases), then the marker that makes re-runs no-ops."""
+    variables = {'live': database, 'broken': plan['broken']}
+    script(target, 'ALTER DATABASE :"live" ALLOW_CONNECTIONS true;', variables)
+    if database_state(target, {'broken': plan['broken']})['broken']['exists']:
+        script(target, 'ALTER DATABASE :"broken" ALLOW_CONNECTIONS true;', variables)
+    _crash_point('allow_connections')
+    marker = {**plan, 'state': 'restored'}
+    script(target, 'COMMENT ON DATABASE :"live" IS :\'comment\';', {**variables, 'comment': _comment(marker)})
+    _crash_point('mark')
