@@ -94,6 +94,11 @@ def database_state(target: Target, names: dict[str, str]) -> dict[str, dict[str,
     return state
 
 
+def database_owner(target: Target, database: str) -> str:
+    rows = script(target, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :'db';", {'db': database})
+    return rows[0][0] if rows else 'postgres'
+
+
 def _comment(marker: dict[str, Any]) -> str:
     return f'{MARKER} {json.dumps(marker, sort_keys=True)}'
 

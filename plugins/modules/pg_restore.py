@@ -1,0 +1,266 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_restore
+short_description: Rehearse a restore into <db>_restore, verify it, and swap it in crash-safely
+version_added: 0.1.0
+description:
+  - O(phase=rehearse) restores a verified backup (taken by the C(sre.runbooks.pg_backup)
+    role) into C(<db>_restore), never into C(<db>), and checks the restore's exit
+    status, every table's row count against the manifest and O(required_tables).
+  - O(phase=swap) blocks new connections to C(<db>), ends its sessions, renames
+    C(<db>) to C(<db>_broken_<timestamp>) and C(<db>_restore) to C(<db>) in one
+    transaction, and allows connections again. Nothing is ever dropped but a stale
+    C(<db>_restore).
+  - Crash-safe; if the process or the host dies at any step, running the module again
+    completes the swap. The name C(<db>) never disappears.
+  - Idempotent; when C(<db>) already is the restore of the chosen backup, nothing is done.
+  - Runbook procedures O6, Q8 and F7. Put M(sre.runbooks.backup_gate) and
+    M(sre.runbooks.confirm) between the two phases (the C(pg_restore) role does).
+author:
+  - sre.runbooks maintainers (@sre-runbooks)
+options:
+  database:
+    description: The live database to restore.
+    type: str
+    required: true
+  backup:
+    description: Backup file to restore; it must pass every check of M(sre.runbooks.backup_info).
+    type: path
+  backup_dir:
+    description: Directory to choose the newest usable backup from, when O(backup) is not given.
+    type: path
+  phase:
+    description: Which part to run.
+    type: str
+    choices: [rehearse, swap]
+    required: true
+  required_tables:
+    description: Tables (C(schema.table)) that the rehearsal must contain.
+    type: list
+    elements: str
+    default: []
+  owner:
+    description: Owner of the rehearsal database; defaults to the owner of O(database).
+    type: str
+  jobs:
+    description: Parallel jobs of C(pg_restore) for custom-format backups on the host.
+    type: int
+    default: 2
+  container:
+    description: Run the client programs inside this Docker container.
+    type: str
+  container_user:
+    description: User inside O(container) (C(docker exec -u)).
+    type: str
+  host:
+    description: Server host or socket directory; the default is the local socket.
+    type: str
+  port:
+    description: Server port.
+    type: int
+    default: 5432
+  user:
+    description: Database user (a superuser or the owner with CREATEDB); the default is the OS user.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Reports the backup it would use and what it would rename.
+  diff_mode:
+    support: none
+    description: Reports the plan in its message instead.
+  idempotent:
+    support: full
+    description: A second run after a successful swap changes nothing.
+seealso:
+  - module: sre.runbooks.pg_backup
+  - module: sre.runbooks.backup_gate
+  - module: community.postgresql.postgresql_db
+notes:
+  - community.postgresql.postgresql_db C(state=rename) is deprecated and does not end
+    the sessions of the database it renames, so it cannot swap a live database; its
+    C(state=restore) restores into the named database directly, which runbook Q8 forbids.
+"""
+
+EXAMPLES = r"""
+- name: Rehearse the newest O4O backup
+  become: true
+  become_user: postgres
+  sre.runbooks.pg_restore:
+    database: o4o_platform
+    backup_dir: /backup/o4o-platform
+    phase: rehearse
+    required_tables: [public.users, public.products, public.orders]
+  register: __rehearsal
+
+- name: Swap it in
+  become: true
+  become_user: postgres
+  sre.runbooks.pg_restore:
+    database: o4o_platform
+    backup: "{{ __rehearsal.backup.path }}"
+    phase: swap
+"""
+
+RETURN = r"""
+backup:
+  description: The backup used (see M(sre.runbooks.backup_info)).
+  returned: success
+  type: dict
+skipped_backups:
+  description: Newer backups that were not usable, with why.
+  returned: always
+  type: list
+  elements: str
+tables:
+  description: Row count per table of the rehearsal (or of the live database after the swap).
+  returned: when a rehearsal ran or was found
+  type: dict
+broken:
+  description: Name the old database was renamed to.
+  returned: phase=swap
+  type: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import MANIFEST_SUFFIX, inspect_backup, list_backups
+from ansible_collections.sre.runbooks.plugins.module_utils._pg_restore import (
+    RestoreError,
+    database_owner,
+    database_state,
+    rehearse,
+    swap,
+)
+from ansible_collections.sre.runbooks.plugins.module_utils._postgres import PostgresError, Target
+
+
+def choose_backup(module: AnsibleModule) -> tuple[dict, list[str]]:
+    p = module.params
+    if p['backup']:
+        chosen = inspect_backup(p['backup'] + MANIFEST_SUFFIX, p['database'])
+        if not chosen['usable']:
+            module.fail_json(msg=f"backup {p['backup']} cannot be used: {'; '.join(chosen['problems'])}")
+        return chosen, []
+    if not p['backup_dir'] or not os.path.isdir(p['backup_dir']):
+        module.fail_json(msg=f"backup directory {p['backup_dir']} does not exist; check pg_restore_backup_dir")
+    backups = list_backups(p['backup_dir'], p['database'])
+    skipped = []
+    for backup in backups:
+        if backup['usable']:
+            for text in skipped:
+                module.warn(f'skipped a damaged backup: {text}')
+            return backup, skipped
+        skipped.append(f"{backup['path']}: {'; '.join(backup['problems'])}")
+    module.fail_json(
+        msg=f"no usable backup of {p['database']} in {p['backup_dir']}"
+        + (f" ({' | '.join(skipped)})" if skipped else '')
+        + '; take one with playbooks/backup.yml',
+        skipped_backups=skipped,
+    )
+    raise AssertionError('unreachable')
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            database=dict(type='str', required=True),
+            backup=dict(type='path'),
+            backup_dir=dict(type='path'),
+            phase=dict(type='str', choices=['rehearse', 'swap'], required=True),
+            required_tables=dict(type='list', elements='str', default=[]),
+            owner=dict(type='str'),
+            jobs=dict(type='int', default=2),
+            container=dict(type='str'),
+            container_user=dict(type='str'),
+            host=dict(type='str'),
+            port=dict(type='int', default=5432),
+            user=dict(type='str'),
+        ),
+        required_one_of=[('backup', 'backup_dir')],
+        supports_check_mode=True,
+    )
+    p = module.params
+    database, restore = p['database'], f"{p['database']}_restore"
+    target = Target(
+        container=p['container'],
+        container_user=p['container_user'],
+        host=p['host'],
+        port=p['port'],
+        user=p['user'],
+        docker=module.get_bin_path('docker') or 'docker',
+    )
+    backup, skipped = choose_backup(module)
+    result = {'backup': backup, 'skipped_backups': skipped}
+    try:
+        state = database_state(target, {'live': database, 'restore': restore})
+        live, rehearsal = state['live'], state['restore']
+        done = (live['marker'] or {}).get('sha256') == backup['sha256'] and not rehearsal['exists']
+        if done and live['allow_connections'] and live['marker'].get('state') == 'restored':
+            module.exit_json(
+                msg=f"{database} already is the restore of {backup['path']}",
+                tables=live['marker'].get('tables'),
+                broken=live['marker'].get('broken'),
+                **result,
+            )
+        if p['phase'] == 'rehearse':
+            if not live['exists'] and not done:
+                module.fail_json(
+                    msg=f'database {database} does not exist on this server; check the name (nothing was changed)',
+                    **result,
+                )
+            marker = rehearsal['marker'] or {}
+            if (rehearsal['exists'] and marker.get('sha256') == backup['sha256']) or done:
+                module.exit_json(
+                    msg=f'{restore} already holds the verified rehearsal of {backup["path"]}',
+                    tables=(marker or live['marker'] or {}).get('tables'),
+                    **result,
+                )
+            if module.check_mode:
+                module.exit_json(
+                    changed=True,
+                    msg=f"would restore {backup['path']} into {restore} and verify it",
+                    **result,
+                )
+            owner = p['owner'] or database_owner(target, database)
+            rehearsed = rehearse(
+                target, database, backup, owner=owner, required_tables=p['required_tables'], jobs=p['jobs']
+            )
+            module.exit_json(
+                changed=True,
+                tables=rehearsed['tables'],
+                msg=f"restored {backup['path']} into {restore}; row counts match the manifest",
+                **result,
+            )
+        if module.check_mode:
+            module.exit_json(
+                changed=True,
+                msg=f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}',
+                **result,
+            )
+        swapped = swap(target, database, backup['sha256'])
+        module.exit_json(
+            changed=swapped['changed'],
+            broken=swapped['broken'],
+            tables=backup.get('tables'),
+            resumed=swapped.get('resumed', False),
+            msg=f"{database} now serves the restore of {backup['path']}; the old one is {swapped['broken']}",
+            **result,
+        )
+    except (RestoreError, PostgresError) as err:
+        module.fail_json(
+            msg=f'{err}. The live database {database} was not replaced; it is safe to run again.', **result
+        )
+
+
+if __name__ == '__main__':
+    main()
