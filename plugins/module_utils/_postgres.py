@@ -138,3 +138,25 @@ class Session:
 
 def table_counts(rows: list[list[str]]) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
+
+
+def connection_argument_spec() -> dict[str, dict[str, Any]]:
+    """Options of doc fragment sre.runbooks.postgres, for a module's argument_spec."""
+    return dict(
+        container=dict(type='str'),
+        container_user=dict(type='str'),
+        host=dict(type='str'),
+        port=dict(type='int', default=5432),
+        user=dict(type='str'),
+    )
+
+
+def target_from_params(params: dict[str, Any], docker: str | None) -> Target:
+    return Target(
+        container=params['container'],
+        container_user=params['container_user'],
+        host=params['host'],
+        port=params['port'],
+        user=params['user'],
+        docker=docker or 'docker',
+    )

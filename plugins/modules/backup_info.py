@@ -31,16 +31,8 @@ options:
     description: Recompute each backup's sha256.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes.
-  idempotent:
-    support: full
-    description: Never changes anything.
+extends_documentation_fragment:
+  - sre.runbooks.attributes.read_only
 seealso:
   - module: sre.runbooks.backup_gate
 """

@@ -45,22 +45,6 @@ options:
     description: Compression level (0-9) of the dump.
     type: int
     default: 6
-  container:
-    description: Run the client programs inside this Docker container (C(docker exec)).
-    type: str
-  container_user:
-    description: User to run the client programs as inside O(container) (C(docker exec -u)).
-    type: str
-  host:
-    description: Server host or socket directory; the default is the local socket.
-    type: str
-  port:
-    description: Server port.
-    type: int
-    default: 5432
-  user:
-    description: Database user; the default is the OS user (peer authentication).
-    type: str
   max_age_minutes:
     description: Do nothing when a verified backup younger than this exists; 0 always takes one.
     type: float
@@ -91,6 +75,8 @@ attributes:
   idempotent:
     support: full
     description: With O(max_age_minutes), a second run finds the fresh backup and does nothing.
+extends_documentation_fragment:
+  - sre.runbooks.postgres
 seealso:
   - module: sre.runbooks.backup_info
   - module: sre.runbooks.backup_gate
@@ -149,22 +135,18 @@ from ansible_collections.sre.runbooks.plugins.module_utils._pg_backup import (
     remove_backups,
     take_backup,
 )
-from ansible_collections.sre.runbooks.plugins.module_utils._postgres import Target
+from ansible_collections.sre.runbooks.plugins.module_utils._postgres import connection_argument_spec, target_from_params
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            **connection_argument_spec(),
             database=dict(type='str', required=True),
             backup_dir=dict(type='path', required=True),
             layout=dict(type='str', choices=['custom', 'o4o_archive'], default='custom'),
             prefix=dict(type='str'),
             compress=dict(type='int', default=6),
-            container=dict(type='str'),
-            container_user=dict(type='str'),
-            host=dict(type='str'),
-            port=dict(type='int', default=5432),
-            user=dict(type='str'),
             max_age_minutes=dict(type='float', default=60),
             force=dict(type='bool', default=False),
             keep=dict(type='int', default=7),
@@ -179,15 +161,7 @@ def main() -> None:
         module.fail_json(
             msg=f'backup directory {directory} does not exist: create it (the pg_backup role does) or fix pg_backup_dir'
         )
-    docker = module.get_bin_path('docker', required=bool(p['container'])) or 'docker'
-    target = Target(
-        container=p['container'],
-        container_user=p['container_user'],
-        host=p['host'],
-        port=p['port'],
-        user=p['user'],
-        docker=docker,
-    )
+    target = target_from_params(p, module.get_bin_path('docker', required=bool(p['container'])))
     before = sorted(os.listdir(directory))
     fresh = None if p['force'] else fresh_backup(directory, database, p['max_age_minutes'])
     result: dict = {'changed': False, 'taken': False, 'pruned': []}

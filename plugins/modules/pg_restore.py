@@ -53,22 +53,6 @@ options:
     description: Parallel jobs of C(pg_restore) for custom-format backups on the host.
     type: int
     default: 2
-  container:
-    description: Run the client programs inside this Docker container.
-    type: str
-  container_user:
-    description: User inside O(container) (C(docker exec -u)).
-    type: str
-  host:
-    description: Server host or socket directory; the default is the local socket.
-    type: str
-  port:
-    description: Server port.
-    type: int
-    default: 5432
-  user:
-    description: Database user (a superuser or the owner with CREATEDB); the default is the OS user.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -79,6 +63,8 @@ attributes:
   idempotent:
     support: full
     description: A second run after a successful swap changes nothing.
+extends_documentation_fragment:
+  - sre.runbooks.postgres
 seealso:
   - module: sre.runbooks.pg_backup
   - module: sre.runbooks.backup_gate
@@ -141,7 +127,11 @@ from ansible_collections.sre.runbooks.plugins.module_utils._pg_restore import (
     rehearse,
     swap,
 )
-from ansible_collections.sre.runbooks.plugins.module_utils._postgres import PostgresError, Target
+from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
+    PostgresError,
+    connection_argument_spec,
+    target_from_params,
+)
 
 
 def choose_backup(module: AnsibleModule) -> tuple[dict, list[str]]:
@@ -173,6 +163,7 @@ def choose_backup(module: AnsibleModule) -> tuple[dict, list[str]]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            **connection_argument_spec(),
             database=dict(type='str', required=True),
             backup=dict(type='path'),
             backup_dir=dict(type='path'),
@@ -180,25 +171,13 @@ def main() -> None:
             required_tables=dict(type='list', elements='str', default=[]),
             owner=dict(type='str'),
             jobs=dict(type='int', default=2),
-            container=dict(type='str'),
-            container_user=dict(type='str'),
-            host=dict(type='str'),
-            port=dict(type='int', default=5432),
-            user=dict(type='str'),
         ),
         required_one_of=[('backup', 'backup_dir')],
         supports_check_mode=True,
     )
     p = module.params
     database, restore = p['database'], f"{p['database']}_restore"
-    target = Target(
-        container=p['container'],
-        container_user=p['container_user'],
-        host=p['host'],
-        port=p['port'],
-        user=p['user'],
-        docker=module.get_bin_path('docker') or 'docker',
-    )
+    target = target_from_params(p, module.get_bin_path('docker', required=bool(p['container'])))
     backup, skipped = choose_backup(module)
     result = {'backup': backup, 'skipped_backups': skipped}
     try:
