@@ -74,7 +74,7 @@ def inspect_backup(
     if database is not None and manifest.get('database') != database:
         problems.append(f"backup of database {manifest.get('database')!r}, not {database!r}")
     try:
-        info['age_minutes'] = round((now - parse_time(str(manifest['created_at']))).total_seconds() / 60, 1)
+        info['age_minutes'] = (now - parse_time(str(manifest['created_at']))).total_seconds() / 60
     except (KeyError, ValueError) as err:
         problems.append(f'created_at missing or invalid: {err}')
     if not (manifest.get('validation') or {}).get('ok'):
