@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils._shell_words import (
-    COMPOSE_GLOBAL_VALUE,
-    DOCKER_GLOBAL_VALUE,
     Command,
     ParseError,
     argv_commands,
+    docker_subcommand,
     simple_commands,
-    skip_options,
 )
 
 DEFAULT_POLICY: dict[str, Any] = {
@@ -154,20 +152,10 @@ def _under(path: str, roots: list[str]) -> bool:
 # --- docker -----------------------------------------------------------------------
 
 
-def _docker_subcommand(argv: list[str]) -> tuple[bool, list[str]]:
-    """(is_compose, argv from the subcommand on) for docker, docker-compose and podman."""
-    if argv[0].endswith('docker-compose'):
-        return True, argv[skip_options(argv, 1, COMPOSE_GLOBAL_VALUE) :]
-    index = skip_options(argv, 1, DOCKER_GLOBAL_VALUE)
-    if index < len(argv) and argv[index] == 'compose':
-        return True, argv[skip_options(argv, index + 1, COMPOSE_GLOBAL_VALUE) :]
-    return False, argv[index:]
-
-
 def rule_docker(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     if command.name not in ('docker', 'docker-compose', 'podman', 'podman-compose'):
         return
-    compose, sub = _docker_subcommand(command.argv)
+    compose, sub = docker_subcommand(command.argv)
     if not sub:
         return
     flags = {name for name, _value in short_flags(['x', *sub[1:]], {'-t', '--timeout', '--rmi'})}

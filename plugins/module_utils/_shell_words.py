@@ -212,29 +212,28 @@ def _su_script(argv: list[str]) -> str | None:
     return None
 
 
+def docker_subcommand(argv: list[str]) -> tuple[bool, list[str]]:
+    """(is_compose, argv from the subcommand on) for docker, docker-compose and podman."""
+    if os.path.basename(argv[0]) in ('docker-compose', 'podman-compose'):
+        return True, argv[skip_options(argv, 1, COMPOSE_GLOBAL_VALUE) :]
+    index = skip_options(argv, 1, DOCKER_GLOBAL_VALUE)
+    if index < len(argv) and argv[index] == 'compose':
+        return True, argv[skip_options(argv, index + 1, COMPOSE_GLOBAL_VALUE) :]
+    return False, argv[index:]
+
+
 def _docker_inner(argv: list[str]) -> tuple[str, list[str]] | None:
     """(container, command) of `docker [container] exec` and `docker compose exec/run`."""
-    name = os.path.basename(argv[0])
-    if name == 'docker-compose':
-        rest, compose = argv, True
-        index = skip_options(rest, 1, COMPOSE_GLOBAL_VALUE)
-    else:
-        index = skip_options(argv, 1, DOCKER_GLOBAL_VALUE)
-        compose = index < len(argv) and argv[index] == 'compose'
-        if compose:
-            index = skip_options(argv, index + 1, COMPOSE_GLOBAL_VALUE)
-        elif index < len(argv) and argv[index] == 'container':
-            index += 1
-        rest = argv
-    if index >= len(rest) or rest[index] not in ('exec', 'run'):
+    compose, sub = docker_subcommand(argv)
+    if sub and sub[0] == 'container' and not compose:
+        sub = sub[1:]
+    if not sub or sub[0] not in ('exec', 'run') or (sub[0] == 'run' and not compose):
         return None
-    if rest[index] == 'run' and not compose:
+    values = COMPOSE_RUN_VALUE if sub[0] == 'run' else (COMPOSE_EXEC_VALUE if compose else DOCKER_EXEC_VALUE)
+    target = skip_options(sub, 1, values)
+    if target >= len(sub) - 1:
         return None
-    values = COMPOSE_RUN_VALUE if rest[index] == 'run' else (COMPOSE_EXEC_VALUE if compose else DOCKER_EXEC_VALUE)
-    target = skip_options(rest, index + 1, values)
-    if target >= len(rest) - 1:
-        return None
-    return rest[target], rest[target + 1 :]
+    return sub[target], sub[target + 1 :]
 
 
 def _kubectl_inner(argv: list[str]) -> tuple[str, list[str]] | None:
