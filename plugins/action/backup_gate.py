@@ -40,8 +40,7 @@ class ActionModule(ActionBase):
         )
         if info.get('failed'):
             raise AnsibleActionFail(f"backup_gate: {info.get('msg')}. Take a backup first: {fix}", result=info)
-        backups = info['backups']
-        skipped = [f"{b['path']}: {'; '.join(b['problems'])}" for b in backups if not b['usable']]
+        skipped = info['skipped_backups']
         result.update(changed=False, database=database, skipped_backups=skipped)
         newest = info['newest_usable']
         if newest is None:

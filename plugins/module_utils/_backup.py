@@ -120,6 +120,17 @@ def list_backups(directory: str, database: str | None, verify_checksum: bool = T
     return sorted(found, key=lambda item: str(item.get('created_at') or ''), reverse=True)
 
 
+def pick_newest(backups: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The newest usable backup of a newest-first list, and 'path: problems' for each
+    unusable one before it (all of them when none is usable)."""
+    skipped = []
+    for backup in backups:
+        if backup['usable']:
+            return backup, skipped
+        skipped.append(f"{backup['path']}: {'; '.join(backup['problems'])}")
+    return None, skipped
+
+
 def write_manifest(
     path: str,
     database: str,

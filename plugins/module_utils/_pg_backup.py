@@ -25,6 +25,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils._backup import (
     CHECKSUM_SUFFIX,
     MANIFEST_SUFFIX,
     list_backups,
+    pick_newest,
     write_manifest,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
@@ -206,10 +207,8 @@ def take_backup(
 def fresh_backup(backup_dir: str, database: str, max_age_minutes: float) -> dict[str, Any] | None:
     if not max_age_minutes or not os.path.isdir(backup_dir):
         return None
-    for backup in list_backups(backup_dir, database):
-        if backup['usable']:
-            return backup if backup['age_minutes'] <= max_age_minutes else None
-    return None
+    newest, _skipped = pick_newest(list_backups(backup_dir, database))
+    return newest if newest and newest['age_minutes'] <= max_age_minutes else None
 
 
 def remove_backups(paths: list[str]) -> None:

@@ -44,31 +44,9 @@ class RestoreError(RuntimeError):
     """The restore or its verification failed; the live database was not touched."""
 
 
-def script(
-    target: Target, sql: str, variables: dict[str, str], database: str = 'postgres', stdin_data: Any = None
-) -> list[list[str]]:
-    """Run an SQL script through psql with -v variables; rows of its output."""
-    argv = target.argv(
-        'psql',
-        '-XAtq',
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-F',
-        '|',
-        *[f'--variable={name}={value}' for name, value in variables.items()],
-        '-f',
-        '-',
-        database=database,
-        stdin=True,
-    )
-    out = target.run(argv, stdin=sql.encode() if stdin_data is None else stdin_data).stdout.decode()
-    return [line.split('|') for line in out.splitlines() if line]
-
-
 def database_state(target: Target, names: dict[str, str]) -> dict[str, dict[str, Any]]:
     """For each given name: exists, allow_connections, comment (parsed marker or None)."""
-    rows = script(
-        target,
+    rows = target.script(
         """
         SELECT d.datname, d.datallowconn, coalesce(shobj_description(d.oid, 'pg_database'), '')
         FROM pg_database d WHERE d.datname IN (:'a', :'b', :'c');
@@ -95,7 +73,7 @@ def database_state(target: Target, names: dict[str, str]) -> dict[str, dict[str,
 
 
 def database_owner(target: Target, database: str) -> str:
-    rows = script(target, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :'db';", {'db': database})
+    rows = target.script("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :'db';", {'db': database})
     return rows[0][0] if rows else 'postgres'
 
 
@@ -160,11 +138,11 @@ def rehearse(
     restore = f'{database}_restore'
     names = {'live': database, 'restore': restore}
     variables = {'restore': restore, 'owner': owner or 'postgres'}
-    script(target, 'DROP DATABASE IF EXISTS :"restore";', variables)
-    script(target, 'CREATE DATABASE :"restore" OWNER :"owner" TEMPLATE template0;', variables)
+    target.script('DROP DATABASE IF EXISTS :"restore";', variables)
+    target.script('CREATE DATABASE :"restore" OWNER :"owner" TEMPLATE template0;', variables)
     try:
         _load_backup(target, backup, restore, jobs)
-        counts = table_counts(script(target, COUNT_ROWS_SQL, {}, database=restore))
+        counts = table_counts(target.script(COUNT_ROWS_SQL, {}, database=restore))
     except PostgresError as err:
         raise RestoreError(f"restoring {backup['path']} into {restore} failed: {err}") from err
     expected = backup.get('tables') or {}
@@ -180,7 +158,7 @@ def rehearse(
         'backup': os.path.basename(backup['path']),
         'tables': counts,
     }
-    script(target, 'COMMENT ON DATABASE :"restore" IS :\'comment\';', {**variables, 'comment': _comment(marker)})
+    target.script('COMMENT ON DATABASE :"restore" IS :\'comment\';', {**variables, 'comment': _comment(marker)})
     return {'database': restore, 'tables': counts, 'state': database_state(target, names)['restore']}
 
 
@@ -211,15 +189,14 @@ def swap(target: Target, database: str, sha256: str, now: datetime.datetime | No
     if plan.get('state') != 'swapping':
         stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime('%Y%m%dT%H%M%SZ')
         plan = {**plan, 'state': 'swapping', 'broken': f'{database}_broken_{stamp}'}
-        script(
-            target, 'COMMENT ON DATABASE :"restore" IS :\'comment\';', {'restore': restore, 'comment': _comment(plan)}
+        target.script(
+            'COMMENT ON DATABASE :"restore" IS :\'comment\';', {'restore': restore, 'comment': _comment(plan)}
         )
     _crash_point('plan')
     variables = {'live': database, 'restore': restore, 'broken': plan['broken']}
-    script(target, 'ALTER DATABASE :"live" ALLOW_CONNECTIONS false;', variables)
+    target.script('ALTER DATABASE :"live" ALLOW_CONNECTIONS false;', variables)
     _crash_point('block_connections')
-    script(
-        target,
+    target.script(
         """
         SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
         WHERE datname IN (:'live', :'restore') AND pid <> pg_backend_pid();
@@ -227,8 +204,7 @@ def swap(target: Target, database: str, sha256: str, now: datetime.datetime | No
         variables,
     )
     _crash_point('terminate_sessions')
-    script(
-        target,
+    target.script(
         """
         BEGIN;
         ALTER DATABASE :"live" RENAME TO :"broken";
@@ -245,10 +221,10 @@ def swap(target: Target, database: str, sha256: str, now: datetime.datetime | No
 def _finish(target: Target, database: str, plan: dict[str, Any]) -> None:
     """Connections back on (both databases), then the marker that makes re-runs no-ops."""
     variables = {'live': database, 'broken': plan['broken']}
-    script(target, 'ALTER DATABASE :"live" ALLOW_CONNECTIONS true;', variables)
+    target.script('ALTER DATABASE :"live" ALLOW_CONNECTIONS true;', variables)
     if database_state(target, {'broken': plan['broken']})['broken']['exists']:
-        script(target, 'ALTER DATABASE :"broken" ALLOW_CONNECTIONS true;', variables)
+        target.script('ALTER DATABASE :"broken" ALLOW_CONNECTIONS true;', variables)
     _crash_point('allow_connections')
     marker = {**plan, 'state': 'restored'}
-    script(target, 'COMMENT ON DATABASE :"live" IS :\'comment\';', {**variables, 'comment': _comment(marker)})
+    target.script('COMMENT ON DATABASE :"live" IS :\'comment\';', {**variables, 'comment': _comment(marker)})
     _crash_point('mark')

@@ -81,15 +81,28 @@ class Target:
             )
         return proc
 
-    def query(self, sql: str, database: str = 'postgres') -> list[list[str]]:
-        """Rows of a query as lists of strings (psql unaligned, | separated)."""
-        out = self.run(
-            self.argv('psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-F', '|', '-c', sql, database=database)
-        ).stdout.decode()
+    def script(self, sql: str, variables: dict[str, str] | None = None, database: str = 'postgres') -> list[list[str]]:
+        """Rows of an SQL script run by psql (unaligned, | separated). Values reach the
+        SQL only as psql variables, :"name" for identifiers and :'name' for literals,
+        which libpq quotes."""
+        argv = self.argv(
+            'psql',
+            '-XAtq',
+            '-v',
+            'ON_ERROR_STOP=1',
+            '-F',
+            '|',
+            *[f'--variable={name}={value}' for name, value in (variables or {}).items()],
+            '-f',
+            '-',
+            database=database,
+            stdin=True,
+        )
+        out = self.run(argv, stdin=sql.encode()).stdout.decode()
         return [line.split('|') for line in out.splitlines() if line]
 
     def server_version(self) -> str:
-        return self.query('SHOW server_version')[0][0].split()[0]
+        return self.script('SHOW server_version;')[0][0].split()[0]
 
 
 class Session:

@@ -38,18 +38,11 @@ options:
     description: Command shown to the operator to take a backup; defaults to the collection's backup playbook.
     type: str
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; the gate decides the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes.
-  idempotent:
-    support: full
-    description: Never changes anything.
   action:
     support: full
     description: Decides on the controller from what backup_info reports.
+extends_documentation_fragment:
+  - sre.runbooks.attributes.read_only
 seealso:
   - module: sre.runbooks.backup_info
   - module: sre.runbooks.confirm

@@ -61,13 +61,18 @@ newest_usable:
   description: The newest usable backup, or null.
   returned: always
   type: dict
+skipped_backups:
+  description: Each unusable backup newer than it (all of them when none is usable), with why.
+  returned: always
+  type: list
+  elements: str
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups, pick_newest
 
 
 def main() -> None:
@@ -86,10 +91,11 @@ def main() -> None:
             'backup first (playbooks/backup.yml)',
             backups=[],
             newest_usable=None,
+            skipped_backups=[],
         )
     backups = list_backups(directory, module.params['database'], module.params['verify_checksum'])
-    usable = [backup for backup in backups if backup['usable']]
-    module.exit_json(changed=False, backups=backups, newest_usable=usable[0] if usable else None)
+    newest, skipped = pick_newest(backups)
+    module.exit_json(changed=False, backups=backups, newest_usable=newest, skipped_backups=skipped)
 
 
 if __name__ == '__main__':

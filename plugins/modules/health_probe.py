@@ -181,16 +181,8 @@ options:
     description: Fail the task when any check is unhealthy.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  idempotent:
-    support: full
-    description: The module never changes the target.
+extends_documentation_fragment:
+  - sre.runbooks.attributes.read_only
 seealso:
   - module: ansible.builtin.uri
   - module: community.postgresql.postgresql_ping

@@ -119,7 +119,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._backup import MANIFEST_SUFFIX, inspect_backup, list_backups
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import (
+    MANIFEST_SUFFIX,
+    inspect_backup,
+    list_backups,
+    pick_newest,
+)
 from ansible_collections.sre.runbooks.plugins.module_utils._pg_restore import (
     RestoreError,
     database_owner,
@@ -143,14 +148,11 @@ def choose_backup(module: AnsibleModule) -> tuple[dict, list[str]]:
         return chosen, []
     if not p['backup_dir'] or not os.path.isdir(p['backup_dir']):
         module.fail_json(msg=f"backup directory {p['backup_dir']} does not exist; check pg_restore_backup_dir")
-    backups = list_backups(p['backup_dir'], p['database'])
-    skipped = []
-    for backup in backups:
-        if backup['usable']:
-            for text in skipped:
-                module.warn(f'skipped a damaged backup: {text}')
-            return backup, skipped
-        skipped.append(f"{backup['path']}: {'; '.join(backup['problems'])}")
+    backup, skipped = pick_newest(list_backups(p['backup_dir'], p['database']))
+    if backup:
+        for text in skipped:
+            module.warn(f'skipped a damaged backup: {text}')
+        return backup, skipped
     module.fail_json(
         msg=f"no usable backup of {p['database']} in {p['backup_dir']}"
         + (f" ({' | '.join(skipped)})" if skipped else '')

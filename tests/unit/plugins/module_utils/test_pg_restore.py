@@ -22,7 +22,7 @@ NAMES = ['shop', 'Shop "Ü" - 2024; x']  # the second needs quoting everywhere
 
 
 def sql(target: Target, text: str, database: str = 'postgres', **variables: str) -> list[list[str]]:
-    return _pg_restore.script(target, text, variables, database=database)
+    return target.script(text, variables, database=database)
 
 
 def seed(target: Target, name: str, rows: int) -> None:
