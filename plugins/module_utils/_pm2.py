@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pm2 plumbing shared by the pm2 and pm2_info modules.
+
+State comes from ``pm2 jlist``. Every pm2 command starts a daemon when none runs, so
+reads first look at ``$PM2_HOME/pm2.pid``: a read never spawns an empty daemon that
+would then hide the saved process list from ``pm2 resurrect``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+RunCommand = Callable[..., 'tuple[int, str, str]']
+
+
+class Pm2Error(RuntimeError):
+    """pm2 failed or an app did not reach the wanted state."""
+
+
+def parse_jlist(stdout: str) -> list[dict[str, Any]]:
+    """The JSON array of ``pm2 jlist``, skipping the banner lines pm2 may print first."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith('['):
+            return json.loads(line)
+    raise Pm2Error(f'pm2 jlist printed no process list: {stdout.strip()[:300]!r}')
+
+
+def summarize(raw: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """The fields an operator reads in ``pm2 list``, from one jlist entry."""
+    env = raw.get('pm2_env', {})
+    status = env.get('status', 'unknown')
+    started = env.get('pm_uptime') or 0
+    now = time.time() if now is None else now
+    return {
+        'name': raw.get('name'),
+        'pm_id': raw.get('pm_id'),
+        'status': status,
+        'pid': raw.get('pid') or None,
+        'restarts': env.get('restart_time', 0),
+        'unstable_restarts': env.get('unstable_restarts', 0),
+        'uptime_seconds': round(max(0.0, now - started / 1000), 1) if status == 'online' and started else 0.0,
+        'cwd': env.get('pm_cwd'),
+        'script': env.get('pm_exec_path'),
+        'error_log': env.get('pm_err_log_path'),
+        'memory_bytes': (raw.get('monit') or {}).get('memory'),
+    }
+
+
+def tail(path: str | None, lines: int = 10) -> list[str]:
+    """The last lines of a log file, or nothing when it cannot be read."""
+    if not path:
+        return []
+    try:
+        with open(path, 'rb') as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            text = handle.read().decode('utf-8', 'replace')
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+@dataclass
+class Pm2:
+    """One user's pm2 (one PM2_HOME), driven through its command-line client."""
+
+    binary: str
+    home: str
+    run_command: RunCommand
+
+    def daemon_running(self) -> bool:
+        try:
+            with open(os.path.join(self.home, 'pm2.pid'), encoding='ascii') as handle:
+                pid = int(handle.read().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def run(self, *args: str, cwd: str | None = None) -> str:
+        rc, out, err = self.run_command(
+            [self.binary, *args], cwd=cwd, environ_update={'PM2_HOME': self.home}, check_rc=False
+        )
+        if rc != 0:
+            raise Pm2Error(f"'pm2 {' '.join(args)}' failed (rc={rc}): {(err or out).strip()[-600:]}")
+        return out
+
+    def apps(self) -> list[dict[str, Any]]:
+        if not self.daemon_running():
+            return []
+        return [summarize(raw) for raw in parse_jlist(self.run('jlist'))]
+
+    def app(self, name: str) -> dict[str, Any] | None:
+        return next((app for app in self.apps() if app['name'] == name), None)
+
+    def wait_online(self, name: str, min_uptime: float, timeout: float) -> dict[str, Any]:
+        """Poll until the app is online and has stayed up min_uptime seconds."""
+        deadline = time.monotonic() + timeout
+        app = self.app(name)
+        while time.monotonic() < deadline:
+            if app and app['status'] == 'online' and app['uptime_seconds'] >= min_uptime:
+                return app
+            time.sleep(0.5)
+            app = self.app(name)
+        state = 'missing' if app is None else f"{app['status']}, {app['restarts']} restarts"
+        log = tail(app and app['error_log'], 5) or tail(os.path.join(self.home, 'pm2.log'), 5)
+        detail = ('; last log lines: ' + ' | '.join(log)) if log else ''
+        raise Pm2Error(
+            f'{name} did not stay online for {min_uptime:g}s within {timeout:g}s ({state}){detail}. '
+            f'Read its log (pm2 logs {name}) and fix the cause; running again is safe'
+        )
+
+    def unknown(self, name: str) -> Pm2Error:
+        known = ', '.join(app['name'] for app in self.apps()) or 'none'
+        return Pm2Error(f'pm2 ({self.home}) has no app named {name} (its apps: {known})')
