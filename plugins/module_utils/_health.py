@@ -18,6 +18,8 @@ from typing import Any
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2Error, parse_jlist, summarize
+
 # run(argv, environ_update) -> (rc, stdout, stderr): the module passes run_command.
 Runner = Callable[[list[str], dict[str, str]], tuple[int, str, str]]
 
@@ -172,21 +174,15 @@ def probe_pm2(spec: dict[str, Any], pm2_bin: str | None, run: Runner) -> dict[st
     if not result['ok']:
         return result
     try:
-        apps = {app['name']: app for app in json.loads(out[out.find('[') :])}
-    except ValueError:
+        apps = {app['name']: app for app in map(summarize, parse_jlist(out))}
+    except (Pm2Error, ValueError):
         return _result(name, 'pm2', False, 'pm2 jlist did not return JSON', started)
     app = apps.get(spec['app'])
     if app is None:
-        return _result(
-            name,
-            'pm2',
-            False,
-            f"app {spec['app']} is not defined in pm2 (known: {', '.join(sorted(apps)) or 'none'})",
-            started,
-        )
-    state = app['pm2_env']['status']
+        known = ', '.join(sorted(apps)) or 'none'
+        return _result(name, 'pm2', False, f"app {spec['app']} is not defined in pm2 (known: {known})", started)
     return _result(
-        name, 'pm2', state == 'online', state, started, pid=app.get('pid'), restarts=app['pm2_env'].get('restart_time')
+        name, 'pm2', app['status'] == 'online', app['status'], started, pid=app['pid'], restarts=app['restarts']
     )
 
 

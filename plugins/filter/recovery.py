@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the disaster-recovery playbook: one assessment from every host's
+findings (runbook O1, O3), the recovery path that follows from it (O9), and the
+stages of the report's timeline (O11)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+SCENARIOS = ('auto', 'db_corruption', 'deploy_failure', 'full_restore')
+
+
+def assessment_summary(
+    probes: list[dict[str, Any]], integrity: list[dict[str, Any]], tests: list[dict[str, Any]], host: str
+) -> dict[str, Any]:
+    """Components of one host from the registered loop results of its probes.
+
+    probes: health_probe results, item = {key: component, ...};
+    integrity: pg_integrity results, item = {component, database, ...};
+    tests: config test command results, item = {component, cmd}.
+    """
+    components: dict[str, dict[str, Any]] = {}
+
+    def finding(component: str, ok: bool, text: str, kind: str) -> None:
+        entry = components.setdefault(component, {'ok': True, 'findings': [], 'checks': []})
+        entry['checks'].append({'kind': kind, 'ok': ok, 'detail': f'{host}: {text}'})
+        if not ok:
+            entry['ok'] = False
+            entry['findings'].append(f'{host}: {text}')
+
+    for probe in probes or []:
+        if probe.get('skipped'):
+            continue
+        for check in probe.get('checks', []):
+            finding(
+                probe['item']['key'], check['ok'], f"{check['name']}: {check['detail']}", check.get('kind', 'probe')
+            )
+    for result in integrity or []:
+        if result.get('skipped'):
+            continue
+        item = result['item']
+        database = item['database']
+        kind = 'database_down' if not result.get('reachable', False) or not result.get('exists') else 'integrity'
+        finding(item['component'], bool(result.get('ok')), f"{database}: {result.get('msg', 'no answer')}", kind)
+    for test in tests or []:
+        if test.get('skipped'):
+            continue
+        output = (test.get('stderr') or test.get('stdout') or '').strip().splitlines()
+        text = f"{' '.join(test['item']['cmd'])}: {output[-1] if output else 'rc ' + str(test.get('rc'))}"
+        finding(test['item']['component'], test.get('rc') == 0, text, 'config_test')
+    return {'host': host, 'components': components}
+
+
+def merge_assessments(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One assessment of every host: per component ok, findings and check kinds that failed."""
+    merged: dict[str, dict[str, Any]] = {}
+    for summary in summaries:
+        if not summary:
+            continue
+        for name, component in summary['components'].items():
+            entry = merged.setdefault(name, {'ok': True, 'findings': [], 'failed_kinds': [], 'hosts': []})
+            entry['hosts'].append(summary['host'])
+            entry['ok'] = entry['ok'] and component['ok']
+            entry['findings'] += component['findings']
+            entry['failed_kinds'] += [c['kind'] for c in component['checks'] if not c['ok']]
+    affected = sorted(name for name, entry in merged.items() if not entry['ok'])
+    return {'components': merged, 'affected': affected, 'healthy': not affected}
+
+
+def recovery_plan(assessment: dict[str, Any], scenario: str = 'auto', force_restore: bool = False) -> dict[str, Any]:
+    """The recovery steps for a scenario, each with the reason; 'refusal' is set when
+    the scenario asks for something the assessment does not support."""
+    if scenario not in SCENARIOS:
+        raise AnsibleFilterError(f"recovery_plan: unknown scenario '{scenario}'; use one of {', '.join(SCENARIOS)}")
+    components = assessment.get('components', {})
+
+    def failed(component: str, *kinds: str) -> bool:
+        entry = components.get(component, {'ok': True, 'failed_kinds': []})
+        return not entry['ok'] and (not kinds or any(kind in entry['failed_kinds'] for kind in kinds))
+
+    db_down = failed('db', 'postgres', 'database_down', 'service')
+    db_damaged = failed('db', 'integrity')
+    plan: dict[str, Any] = {
+        'scenario': scenario,
+        'restart_database': db_down,
+        'restore_database': scenario == 'full_restore'
+        or force_restore
+        or (db_damaged and scenario != 'deploy_failure'),
+        'release': scenario == 'deploy_failure',
+        'restart_api': failed('api', 'pm2') or (failed('api') and not db_down and not db_damaged),
+        'recover_web': failed('web'),
+        'refusal': '',
+        'reasons': [],
+    }
+    if scenario == 'db_corruption' and not (db_damaged or db_down or force_restore):
+        plan['refusal'] = (
+            'scenario db_corruption, but the assessment finds the database intact (every table of the newest '
+            'backup present, no table with fewer rows). If it is damaged in a way these checks cannot see, '
+            'run again with -e dr_force_restore=true; otherwise pick the scenario that matches the symptoms.'
+        )
+    reasons = {
+        'restart_database': 'PostgreSQL does not answer (O3): restart it',
+        'restore_database': 'restore the database from the newest verified backup by rename-swap (O5, O6)',
+        'release': 'check out the last stable release, install, build and restart the API (O9.4)',
+        'restart_api': 'the API is down or unhealthy while its database is fine (O2): restart it',
+        'recover_web': 'nginx is down or failing (O4): test its configuration, then start or reload it',
+    }
+    plan['reasons'] = [text for key, text in reasons.items() if plan[key]]
+    plan['actions'] = [key for key in reasons if plan[key]]
+    return plan
+
+
+def timeline_stages(marks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stages in order of their start, with start, end and seconds, from the
+    {stage, event, at} marks of the incident_report role (UTC ISO times)."""
+    stages: dict[str, dict[str, Any]] = {}
+    for mark in marks or []:
+        entry = stages.setdefault(mark['stage'], {'stage': mark['stage'], 'start': None, 'end': None, 'seconds': None})
+        entry['start' if mark['event'] == 'start' else 'end'] = mark['at']
+    for entry in stages.values():
+        if entry['start'] and entry['end']:
+            entry['seconds'] = round((_parse(entry['end']) - _parse(entry['start'])).total_seconds(), 1)
+    return list(stages.values())
+
+
+def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[str]]:
+    """Lines of the report's Results section, per stage, from the result facts that
+    the roles publish on each host (pm2_app_result, pg_restore_result, ...)."""
+    out: dict[str, list[str]] = {'respond': [], 'restore': [], 'verify': [], 'monitor': []}
+    for host_vars in hosts:
+        host = host_vars.get('inventory_hostname')
+        facts = {key: host_vars.get(key) for key in _RESULT_FACTS}
+        if plan.get('restart_database') and facts['post_recovery_result'] is not None:
+            out['respond'].append(f'{host}: PostgreSQL restarted')
+        pm2 = facts['pm2_app_result']
+        if pm2 and (plan.get('restart_api') or plan.get('release')):
+            app = pm2.get('app') or {}
+            stage = 'restore' if plan.get('release') else 'respond'
+            line = (
+                f"{host}: {pm2['name']} {app.get('status', '?')} (pid {app.get('pid')}, restarts {app.get('restarts')})"
+            )
+            line += ', after the fallback (delete, install, build, start)' if pm2.get('fallback_used') else ''
+            line += f", commit {pm2['commit'][:12]}" if pm2.get('commit') else ''
+            out[stage].append(line)
+        nginx = facts['nginx_reload_result']
+        if nginx and plan.get('recover_web'):
+            out['respond'].append(f"{host}: nginx configuration test passed; nginx {nginx['state']}")
+        restore = facts['pg_restore_result']
+        if restore and plan.get('restore_database'):
+            backup = restore.get('backup') or {}
+            rows = ', '.join(f'{name}={count}' for name, count in sorted((restore.get('tables') or {}).items()))
+            out['restore'].append(
+                f"{host}: restored from {backup.get('path')} (taken {backup.get('created_at')}); "
+                f"the damaged database is kept as {restore.get('broken') or '(already swapped)'}; rows: {rows}"
+            )
+        health = facts['health_check_result']
+        if health:
+            failed = ', '.join(health.get('failed_checks') or [])
+            count = len(health.get('checks') or [])
+            out['verify'].append(f'{host}: {count} checks, ' + (f'FAILED: {failed}' if failed else 'all healthy'))
+        post = facts['post_recovery_result']
+        if post:
+            for database, tables in (post.get('integrity') or {}).items():
+                rows = ', '.join(f"{name}={row['rows']} (backup {row['backup_rows']})" for name, row in tables.items())
+                out['verify'].append(f'{host}: {database} rows {rows}')
+            out['verify'].append(
+                f"{host}: {post.get('failed_logins')} failed logins, {len(post.get('changed_files') or [])} files "
+                'changed in the watched directories in the last day'
+            )
+            load = post.get('load_test')
+            if load:
+                out['verify'].append(
+                    f"{host}: load test {load['requests']} requests, {load['failed']} failed, "
+                    f"{load['requests_per_second']} req/s, mean {load['mean_ms']} ms, p99 {load['p99_ms']} ms"
+                )
+        monitoring = facts['monitoring_on_result']
+        if monitoring:
+            newest = monitoring.get('newest_backup') or {}
+            out['monitor'].append(
+                f"{host}: auto-recovery on; newest verified backup {newest.get('path', 'none')}"
+                + (f", {newest['age_minutes'] / 60:.1f} h old" if newest.get('age_minutes') is not None else '')
+            )
+    return {stage: lines for stage, lines in out.items() if lines}
+
+
+_RESULT_FACTS = (
+    'pm2_app_result',
+    'nginx_reload_result',
+    'pg_restore_result',
+    'health_check_result',
+    'post_recovery_result',
+    'monitoring_on_result',
+)
+
+
+def _parse(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, '%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            'assessment_summary': assessment_summary,
+            'merge_assessments': merge_assessments,
+            'recovery_plan': recovery_plan,
+            'timeline_stages': timeline_stages,
+            'recovery_results': recovery_results,
+        }
