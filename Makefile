@@ -21,8 +21,8 @@ lab: setup  ## Bring up the O4O lab (api and web hosts over SSH)
 lab-down:  ## Remove the lab: containers, network, nothing left running
 	lab/lab.sh down
 
-drill: lab  ## The main job: the O4O check on the lab (the recovery drill lands with issue 3)
-	ansible-playbook playbooks/health_check.yml
+drill: lab  ## The main job: back up, break and recover the O4O database on the lab; print the report
+	scripts/drill.sh
 
 lint:  ## ansible-lint (production profile), yamllint, ruff
 	scripts/setup.sh venv

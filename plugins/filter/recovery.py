@@ -92,7 +92,8 @@ def recovery_plan(assessment: dict[str, Any], scenario: str = 'auto', force_rest
         or force_restore
         or (db_damaged and scenario != 'deploy_failure'),
         'release': scenario == 'deploy_failure',
-        'restart_api': failed('api', 'pm2') or (failed('api') and not db_down and not db_damaged),
+        'restart_api': scenario != 'deploy_failure'
+        and (failed('api', 'pm2') or (failed('api') and not db_down and not db_damaged)),
         'recover_web': failed('web'),
         'refusal': '',
         'reasons': [],

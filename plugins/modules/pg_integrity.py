@@ -156,7 +156,10 @@ def main() -> None:
     elif not result['exists']:
         result['msg'] = f"database {p['database']} does not exist"
     else:
-        lines = [f'{n}: {r["rows"]} rows (backup {r["backup_rows"]})' for n, r in result['tables'].items()]
+        lines = [
+            f"{n}: {'missing' if r['rows'] is None else r['rows']} rows (backup {r['backup_rows']})"
+            for n, r in result['tables'].items()
+        ]
         result['msg'] = ('intact: ' if result['ok'] else 'damaged: ') + '; '.join(lines)
     module.exit_json(**result)
 
