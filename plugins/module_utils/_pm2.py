@@ -25,7 +25,10 @@ def parse_jlist(stdout: str) -> list[dict[str, Any]]:
     """The JSON array of ``pm2 jlist``, skipping the banner lines pm2 may print first."""
     for line in reversed(stdout.splitlines()):
         if line.startswith('['):
-            return json.loads(line)
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
     raise Pm2Error(f'pm2 jlist printed no process list: {stdout.strip()[:300]!r}')
 
 
