@@ -8,6 +8,7 @@ stages of the report's timeline (O11)."""
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -199,6 +200,24 @@ _RESULT_FACTS = (
 )
 
 
+_AB_FIGURES = {
+    'requests': (r'Complete requests:\s+(\d+)', int),
+    'failed': (r'Failed requests:\s+(\d+)', int),
+    'requests_per_second': (r'Requests per second:\s+([\d.]+)', float),
+    'mean_ms': (r'Time per request:\s+([\d.]+) \[ms\] \(mean\)', float),
+    'p99_ms': (r'^\s+99%\s+(\d+)', int),
+}
+
+
+def ab_figures(output: str) -> dict[str, Any]:
+    """The figures of an ApacheBench (ab) report; None for a figure it lacks."""
+    figures: dict[str, Any] = {}
+    for key, (pattern, kind) in _AB_FIGURES.items():
+        match = re.search(pattern, output or '', re.MULTILINE)
+        figures[key] = kind(match.group(1)) if match else None
+    return figures
+
+
 def _parse(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, '%Y-%m-%dT%H:%M:%S.%fZ')
 
@@ -211,4 +230,5 @@ class FilterModule:
             'recovery_plan': recovery_plan,
             'timeline_stages': timeline_stages,
             'recovery_results': recovery_results,
+            'ab_figures': ab_figures,
         }

@@ -7,6 +7,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sre.runbooks.plugins.filter.recovery import (
+    ab_figures,
     assessment_summary,
     merge_assessments,
     recovery_plan,
@@ -102,3 +103,26 @@ def test_timeline_pairs_starts_and_ends_in_order():
         {'stage': 'assess', 'start': marks[0]['at'], 'end': marks[1]['at'], 'seconds': 3.5},
         {'stage': 'restore', 'start': marks[2]['at'], 'end': None, 'seconds': None},
     ]
+
+
+AB_OUTPUT = """
+Complete requests:      1000
+Failed requests:        3
+Requests per second:    812.44 [#/sec] (mean)
+Time per request:       12.309 [ms] (mean)
+Percentage of the requests served within a certain time (ms)
+  50%     11
+  99%     31
+ 100%     40 (longest request)
+"""
+
+
+def test_ab_figures_are_read_from_its_report():
+    assert ab_figures(AB_OUTPUT) == {
+        'requests': 1000,
+        'failed': 3,
+        'requests_per_second': 812.44,
+        'mean_ms': 12.309,
+        'p99_ms': 31,
+    }
+    assert ab_figures('')['requests'] is None
