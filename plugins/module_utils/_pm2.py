@@ -53,6 +53,11 @@ def summarize(raw: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     }
 
 
+def default_home() -> str:
+    """~/.pm2 of the user running the module (pm2's own default)."""
+    return os.path.join(os.path.expanduser('~'), '.pm2')
+
+
 def tail(path: str | None, lines: int = 10) -> list[str]:
     """The last lines of a log file, or nothing when it cannot be read."""
     if not path:

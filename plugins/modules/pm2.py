@@ -102,7 +102,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error, default_home
 
 
 def plan(pm2: Pm2, state: str, app: dict | None, name: str, ecosystem: str | None) -> list[list[str]]:
@@ -141,7 +141,7 @@ def main() -> None:
     p = module.params
     name, state, ecosystem = p['name'], p['state'], p['ecosystem']
     binary = p['executable'] or module.get_bin_path('pm2', required=True, opt_dirs=['/usr/local/bin'])
-    pm2 = Pm2(binary, p['pm2_home'] or os.path.expanduser('~/.pm2'), module.run_command)
+    pm2 = Pm2(binary, p['pm2_home'] or default_home(), module.run_command)
     if ecosystem and not os.path.isfile(ecosystem):
         module.fail_json(msg=f'ecosystem file {ecosystem} does not exist; check pm2 app directory')
     try:

@@ -60,11 +60,10 @@ app:
   sample: {name: api-server, status: online, pid: 4242, restarts: 0, uptime_seconds: 81.2}
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error, default_home
 
 
 def main() -> None:
@@ -74,7 +73,7 @@ def main() -> None:
     )
     p = module.params
     binary = p['executable'] or module.get_bin_path('pm2', required=True, opt_dirs=['/usr/local/bin'])
-    pm2 = Pm2(binary, p['pm2_home'] or os.path.expanduser('~/.pm2'), module.run_command)
+    pm2 = Pm2(binary, p['pm2_home'] or default_home(), module.run_command)
     try:
         apps = pm2.apps()
     except Pm2Error as err:
