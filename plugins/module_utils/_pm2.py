@@ -125,3 +125,14 @@ class Pm2:
     def unknown(self, name: str) -> Pm2Error:
         known = ', '.join(app['name'] for app in self.apps()) or 'none'
         return Pm2Error(f'pm2 ({self.home}) has no app named {name} (its apps: {known})')
+
+
+def pm2_argument_spec() -> dict[str, dict[str, Any]]:
+    """Options of doc fragment sre.runbooks.pm2, for a module's argument_spec."""
+    return dict(pm2_home=dict(type='path'), executable=dict(type='path'))
+
+
+def pm2_from_params(module: Any) -> Pm2:
+    """The Pm2 of a module's pm2_home and executable options."""
+    binary = module.params['executable'] or module.get_bin_path('pm2', required=True, opt_dirs=['/usr/local/bin'])
+    return Pm2(binary, module.params['pm2_home'] or default_home(), module.run_command)

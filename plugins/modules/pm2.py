@@ -37,12 +37,6 @@ options:
       - The ecosystem file that starts the app when pm2 does not know it
         (C(pm2 start <file> --only <name>), run in the file's directory).
     type: path
-  pm2_home:
-    description: The C(PM2_HOME) of the daemon; default C(~/.pm2) of the user running the module.
-    type: path
-  executable:
-    description: The pm2 program; found on C(PATH) and in C(/usr/local/bin) when not given.
-    type: path
   resurrect:
     description: Start a stopped daemon with C(pm2 resurrect) before acting.
     type: bool
@@ -59,6 +53,8 @@ options:
     description: Seconds to wait for that.
     type: float
     default: 30
+extends_documentation_fragment:
+  - sre.runbooks.pm2
 attributes:
   check_mode:
     support: full
@@ -102,7 +98,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error, default_home
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error, pm2_argument_spec, pm2_from_params
 
 
 def plan(pm2: Pm2, state: str, app: dict | None, name: str, ecosystem: str | None) -> list[list[str]]:
@@ -129,8 +125,7 @@ def main() -> None:
             name=dict(type='str', required=True),
             state=dict(type='str', choices=['online', 'restarted', 'stopped', 'absent'], default='online'),
             ecosystem=dict(type='path'),
-            pm2_home=dict(type='path'),
-            executable=dict(type='path'),
+            **pm2_argument_spec(),
             resurrect=dict(type='bool', default=True),
             save=dict(type='bool', default=True),
             min_uptime=dict(type='float', default=3),
@@ -140,8 +135,7 @@ def main() -> None:
     )
     p = module.params
     name, state, ecosystem = p['name'], p['state'], p['ecosystem']
-    binary = p['executable'] or module.get_bin_path('pm2', required=True, opt_dirs=['/usr/local/bin'])
-    pm2 = Pm2(binary, p['pm2_home'] or default_home(), module.run_command)
+    pm2 = pm2_from_params(module)
     if ecosystem and not os.path.isfile(ecosystem):
         module.fail_json(msg=f'ecosystem file {ecosystem} does not exist; check pm2 app directory')
     try:

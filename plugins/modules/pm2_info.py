@@ -21,13 +21,8 @@ options:
   name:
     description: Also return this app as RV(app) (null when pm2 does not know it).
     type: str
-  pm2_home:
-    description: The C(PM2_HOME) of the daemon; default C(~/.pm2) of the user running the module.
-    type: path
-  executable:
-    description: The pm2 program; found on C(PATH) and in C(/usr/local/bin) when not given.
-    type: path
 extends_documentation_fragment:
+  - sre.runbooks.pm2
   - sre.runbooks.attributes.read_only
 seealso:
   - module: sre.runbooks.pm2
@@ -63,17 +58,16 @@ app:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error, default_home
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2Error, pm2_argument_spec, pm2_from_params
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(name=dict(type='str'), pm2_home=dict(type='path'), executable=dict(type='path')),
+        argument_spec=dict(name=dict(type='str'), **pm2_argument_spec()),
         supports_check_mode=True,
     )
     p = module.params
-    binary = p['executable'] or module.get_bin_path('pm2', required=True, opt_dirs=['/usr/local/bin'])
-    pm2 = Pm2(binary, p['pm2_home'] or default_home(), module.run_command)
+    pm2 = pm2_from_params(module)
     try:
         apps = pm2.apps()
     except Pm2Error as err:
