@@ -137,7 +137,7 @@ def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[s
     for host_vars in hosts:
         host = host_vars.get('inventory_hostname')
         facts = {key: host_vars.get(key) for key in _RESULT_FACTS}
-        if plan.get('restart_database') and facts['post_recovery_result'] is not None:
+        if (facts['dr_postgresql_restart'] or {}).get('changed'):
             out['respond'].append(f'{host}: PostgreSQL restarted')
         pm2 = facts['pm2_app_result']
         if pm2 and (plan.get('restart_api') or plan.get('release')):
@@ -191,6 +191,7 @@ def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[s
 
 
 _RESULT_FACTS = (
+    'dr_postgresql_restart',
     'pm2_app_result',
     'nginx_reload_result',
     'pg_restore_result',

@@ -18,7 +18,7 @@ from typing import Any
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2Error, parse_jlist, summarize
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2Error, daemon_running, parse_jlist, summarize
 
 # run(argv, environ_update) -> (rc, stdout, stderr): the module passes run_command.
 Runner = Callable[[list[str], dict[str, str]], tuple[int, str, str]]
@@ -168,7 +168,7 @@ def probe_pm2(spec: dict[str, Any], pm2_bin: str | None, run: Runner) -> dict[st
     home = spec.get('pm2_home') or os.path.expanduser('~/.pm2')
     if not pm2_bin:
         return _result(name, 'pm2', False, 'pm2 is not installed', started)
-    if not os.path.exists(os.path.join(home, 'rpc.sock')):
+    if not daemon_running(home):
         return _result(name, 'pm2', False, f'no pm2 daemon runs for PM2_HOME={home}', started)
     result, out = probe_command(name, 'pm2', [pm2_bin, 'jlist'], run, env={'PM2_HOME': home})
     if not result['ok']:

@@ -53,6 +53,19 @@ def summarize(raw: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     }
 
 
+def daemon_running(home: str) -> bool:
+    """Whether the pm2 daemon of a PM2_HOME runs: its pid file names a live process
+    (one owned by another user counts; reading as root or as the app user both work)."""
+    try:
+        with open(os.path.join(home, 'pm2.pid'), encoding='ascii') as handle:
+            os.kill(int(handle.read().strip()), 0)
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def default_home() -> str:
     """~/.pm2 of the user running the module (pm2's own default)."""
     return os.path.join(os.path.expanduser('~'), '.pm2')
@@ -81,13 +94,7 @@ class Pm2:
     run_command: RunCommand
 
     def daemon_running(self) -> bool:
-        try:
-            with open(os.path.join(self.home, 'pm2.pid'), encoding='ascii') as handle:
-                pid = int(handle.read().strip())
-            os.kill(pid, 0)
-        except (OSError, ValueError):
-            return False
-        return True
+        return daemon_running(self.home)
 
     def run(self, *args: str, cwd: str | None = None) -> str:
         rc, out, err = self.run_command(
