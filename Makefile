@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help setup lab lab-down drill lint sanity units molecule integration build test
+.PHONY: help setup lab lab-down drill bench bench-quick lint sanity units molecule integration build test
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -23,6 +23,12 @@ lab-down:  ## Remove the lab: containers, network, nothing left running
 
 drill: lab  ## The main job: back up, break and recover the O4O database on the lab; print the report
 	scripts/drill.sh
+
+bench: lab  ## Benchmarks of the recovery path (about 15 min): bench/results/latest.json and .md
+	python bench/run.py $(BENCH_ARGS)
+
+bench-quick: lab  ## The benchmarks at small sizes, once: the scripts work, no write lost, re-run changes nothing
+	python bench/run.py --quick --check --out $(CURDIR)/.cache/bench/quick
 
 lint:  ## ansible-lint (production profile), yamllint, ruff
 	scripts/setup.sh venv

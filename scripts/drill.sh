@@ -32,14 +32,15 @@ echo "    broken: $(psql_api "SELECT (SELECT count(*) FROM users) || ' users, or
                                || (SELECT count(*) FROM products WHERE name = '#corrupt#') || ' products corrupted'")"
 
 step "3/4 Recover: ansible-playbook playbooks/disaster_recovery.yml -e dr_scenario=db_corruption"
-started=$(date +%s)
+started=$(date +%s%N)
 set +e
 ansible-playbook playbooks/disaster_recovery.yml -e dr_scenario=db_corruption 2>&1 | tee "$log_dir/drill-recovery.log" \
     | grep --line-buffered -E '^PLAY \[|^fatal|msg: .*(affected|path|wrote)|: ok='
 rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" -eq 0 ] || die "the recovery failed (rc=$rc); full log: $log_dir/drill-recovery.log"
-echo "    recovered in $(( $(date +%s) - started )) s"
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+printf '    recovered in %d.%03d s\n' $((elapsed_ms / 1000)) $((elapsed_ms % 1000))
 
 step "4/4 Prove it through nginx ($web, Host: $api_host)"
 health=$(curl -fsS -H "Host: $api_host" "$web/api/health")

@@ -141,15 +141,17 @@ def write_manifest(
     server_version: str,
     duration_s: float,
     created_at: datetime.datetime | None = None,
+    sha256: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``<path>.sha256`` and ``<path>.manifest.json`` for a finished backup file."""
+    """Write ``<path>.sha256`` and ``<path>.manifest.json`` for a finished backup file
+    (``sha256``: the file's digest when the caller hashed it while writing it)."""
     created = created_at or datetime.datetime.now(datetime.timezone.utc)
     manifest = {
         'format_version': FORMAT_VERSION,
         'database': database,
         'file': os.path.basename(path),
         'format': backup_format,
-        'sha256': sha256_of(path),
+        'sha256': sha256 or sha256_of(path),
         'size': os.path.getsize(path),
         'created_at': created.isoformat(timespec='seconds'),
         'duration_s': round(duration_s, 3),

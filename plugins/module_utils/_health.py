@@ -13,6 +13,8 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError
@@ -211,9 +213,11 @@ def probe_memory(limit: float, meminfo: str = '/proc/meminfo') -> dict[str, Any]
 
 
 def run_all(params: dict[str, Any], which: Callable[[str], str | None], run: Runner) -> list[dict[str, Any]]:
-    """Run every probe named in the module's parameters, in a fixed order."""
-    results = [probe_http(spec) for spec in params.get('http') or []]
-    results += [probe_tcp(spec) for spec in params.get('tcp') or []]
+    """Run every probe named in the module's parameters, concurrently (they are
+    independent, and a slow one - pm2 starts Node - should not queue the others);
+    the results keep a fixed order."""
+    probes: list[Callable[[], dict[str, Any]]] = [partial(probe_http, spec) for spec in params.get('http') or []]
+    probes += [partial(probe_tcp, spec) for spec in params.get('tcp') or []]
     pg_isready = which('pg_isready') or 'pg_isready'
     for spec in params.get('postgres') or []:
         host, port = spec.get('host', '127.0.0.1'), spec.get('port', 5432)
@@ -221,14 +225,19 @@ def run_all(params: dict[str, Any], which: Callable[[str], str | None], run: Run
         for flag, key in (('-d', 'database'), ('-U', 'user')):
             if spec.get(key):
                 argv += [flag, spec[key]]
-        results.append(probe_command(spec.get('name') or f'postgres {host}:{port}', 'postgres', argv, run)[0])
-    results += [probe_redis(spec) for spec in params.get('redis') or []]
+        name = spec.get('name') or f'postgres {host}:{port}'
+        probes.append(lambda name=name, argv=argv: probe_command(name, 'postgres', argv, run)[0])
+    probes += [partial(probe_redis, spec) for spec in params.get('redis') or []]
     systemctl = which('systemctl') or 'systemctl'
     for service in params.get('services') or []:
-        results.append(probe_command(f'service {service}', 'service', [systemctl, 'is-active', service], run)[0])
-    pm2_bin = which('pm2')
-    results += [probe_pm2(spec, pm2_bin, run) for spec in params.get('pm2') or []]
-    results += [probe_disk(spec) for spec in params.get('disk') or []]
+        argv = [systemctl, 'is-active', service]
+        probes.append(lambda service=service, argv=argv: probe_command(f'service {service}', 'service', argv, run)[0])
+    pm2_bin = which('pm2') if params.get('pm2') else None
+    probes += [partial(probe_pm2, spec, pm2_bin, run) for spec in params.get('pm2') or []]
+    probes += [partial(probe_disk, spec) for spec in params.get('disk') or []]
     if params.get('memory_max_percent') is not None:
-        results.append(probe_memory(float(params['memory_max_percent'])))
-    return results
+        probes.append(partial(probe_memory, float(params['memory_max_percent'])))
+    if len(probes) < 2:
+        return [probe() for probe in probes]
+    with ThreadPoolExecutor(max_workers=min(8, len(probes))) as pool:
+        return list(pool.map(lambda probe: probe(), probes))

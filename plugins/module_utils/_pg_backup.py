@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import hashlib
 import io
 import os
 import re
@@ -63,11 +64,26 @@ def _stream(argv: list[str], target: Target, sink: Any) -> None:
         raise BackupError(f'pg_dump failed (exit {proc.returncode}): {err[-800:]}')
 
 
-def _dump_custom(target: Target, database: str, snapshot: str, path: str, compress: int) -> None:
+class _HashingSink:
+    """Writes to a file and hashes on the way, so the checksum costs no second read."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, block: bytes) -> None:
+        self.digest.update(block)
+        self.handle.write(block)
+
+
+def _dump_custom(target: Target, database: str, snapshot: str, path: str, compress: int) -> str:
+    """pg_dump -Fc into path; returns the file's sha256."""
     with open(path, 'wb') as handle:
+        sink = _HashingSink(handle)
         _stream(
-            target.argv('pg_dump', '-Fc', f'-Z{compress}', f'--snapshot={snapshot}', database=database), target, handle
+            target.argv('pg_dump', '-Fc', f'-Z{compress}', f'--snapshot={snapshot}', database=database), target, sink
         )
+    return sink.digest.hexdigest()
 
 
 def _dump_o4o_archive(
@@ -79,7 +95,9 @@ def _dump_o4o_archive(
         sql_gz = os.path.join(work, 'dump.sql.gz')
         with gzip.open(sql_gz, 'wb', compresslevel=compress or 6) as handle:
             _stream(target.argv('pg_dump', '-Fp', f'--snapshot={snapshot}', database=database), target, handle)
-        with tarfile.open(path, 'w:gz', compresslevel=1) as archive:
+        # The member is gzipped already: the outer gzip only stores it (level 0), as
+        # deflating compressed data again costs time and saves nothing.
+        with tarfile.open(path, 'w:gz', compresslevel=0) as archive:
             archive.add(sql_gz, arcname=member)
 
 
@@ -166,6 +184,7 @@ def take_backup(
         raise BackupError(f'{final} exists already')
     partial = os.path.join(backup_dir, '.' + os.path.basename(final) + '.partial')
     started = time.monotonic()
+    sha256 = None
     old_umask = os.umask(0o077)
     try:
         with Session(target, database) as session:
@@ -175,7 +194,7 @@ def take_backup(
             if layout == 'o4o_archive':
                 _dump_o4o_archive(target, database, snapshot, partial, compress=compress, moment=moment)
             else:
-                _dump_custom(target, database, snapshot, partial, compress)
+                sha256 = _dump_custom(target, database, snapshot, partial, compress)
             session.execute('COMMIT')
         validation = (
             validate_o4o_archive(partial, tables)
@@ -201,6 +220,7 @@ def take_backup(
         server_version=target.server_version(),
         duration_s=time.monotonic() - started,
         created_at=moment,
+        sha256=sha256,
     ) | {'path': final}
 
 

@@ -17,6 +17,7 @@ through psql variables (``:"name"``, ``:'value'``), which libpq quotes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import gzip
 import io
@@ -37,6 +38,10 @@ MARKER = 'sre.runbooks'
 CHUNK = 1024 * 1024
 # Test hook: a crash (os._exit) right after the named swap step.
 CRASH_AFTER = os.environ.get('SRE_RUNBOOKS_SWAP_CRASH_AFTER')
+# Settings of the restoring sessions only. Asynchronous commit is safe here: the
+# rehearsal is verified and marked afterwards by a synchronous commit, whose WAL flush
+# makes every earlier commit durable too; a crash before that means a new rehearsal.
+RESTORE_PGOPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=256MB'
 SWAP_STEPS = ('plan', 'block_connections', 'terminate_sessions', 'rename', 'allow_connections', 'mark')
 
 
@@ -83,6 +88,7 @@ def _comment(marker: dict[str, Any]) -> str:
 
 def _load_backup(target: Target, backup: dict[str, Any], database: str, jobs: int) -> None:
     path = backup['path']
+    target = dataclasses.replace(target, env={'PGOPTIONS': RESTORE_PGOPTIONS, **target.env})
     if backup['format'] == 'custom':
         if target.container:
             with open(path, 'rb') as handle:

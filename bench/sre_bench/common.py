@@ -1,0 +1,72 @@
+"""Shared plumbing: paths, commands on the controller and in the lab, playbook runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / '.cache' / 'bench'
+API = 'sre-lab-api'
+RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
+
+
+def say(text: str) -> None:
+    print(f'  - {text}', flush=True)
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def run(argv: list[str], *, env: dict[str, str] | None = None, input_text: str | None = None) -> str:
+    """Run a command; its output is returned; a failure raises with the last lines of it."""
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, input=input_text, env={**os.environ, **(env or {})}, check=False
+    )
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        raise RuntimeError(f"{' '.join(argv[:6])} ... exited {proc.returncode}:\n" + '\n'.join(tail))
+    return proc.stdout
+
+
+def lab(script: str, *, user: str = 'root') -> str:
+    """Run a bash script on the lab api host (docker exec: the floor's own transport)."""
+    return run(['docker', 'exec', '-i', '-u', user, API, 'bash', '-euo', 'pipefail', '-s'], input_text=script)
+
+
+def psql(sql: str, database: str = 'postgres') -> str:
+    return run(
+        ['docker', 'exec', '-i', '-u', 'postgres', API, 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', database],
+        input_text=sql,
+    ).strip()
+
+
+def timed_on_lab(command: str, *, user: str = 'postgres') -> float:
+    """Seconds that `command` takes on the lab api host, timed there (no transport cost)."""
+    out = lab(f's=$(date +%s%N); {command}; e=$(date +%s%N); echo "elapsed $(( (e - s) / 1000000 ))"', user=user)
+    return int(out.strip().splitlines()[-1].split()[1]) / 1000
+
+
+def playbook(*args: str, config: Path | None = None, env: dict[str, str] | None = None) -> dict:
+    """Run ansible-playbook from the checkout; returns seconds, the recap per host and the log."""
+    environ = {'ANSIBLE_CONFIG': str(config or ROOT / 'ansible.cfg'), 'ANSIBLE_FORCE_COLOR': '0', **(env or {})}
+    started = time.monotonic()
+    proc = subprocess.run(
+        ['ansible-playbook', *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **environ},
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise RuntimeError(f"ansible-playbook {' '.join(args)} failed:\n" + '\n'.join(log.splitlines()[-25:]))
+    recap = {m[0]: {'ok': int(m[1]), 'changed': int(m[2]), 'failed': int(m[4])} for m in RECAP.findall(log)}
+    return {'seconds': round(seconds, 3), 'recap': recap, 'log': log}

@@ -1,0 +1,117 @@
+"""The results as one JSON document and one markdown table (bench/results/latest.*)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+
+def machine() -> dict:
+    cpuinfo = Path('/proc/cpuinfo').read_text().splitlines()
+    cpu = next((line.split(':', 1)[1].strip() for line in cpuinfo if 'model name' in line), platform.machine())
+    meminfo = Path('/proc/meminfo').read_text().splitlines()
+    mem_kib = int(next(line.split()[1] for line in meminfo if 'MemTotal' in line))
+    pg = subprocess.run(
+        ['docker', 'exec', 'sre-lab-api', 'psql', '--version'], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    ansible = subprocess.run(['ansible', '--version'], capture_output=True, text=True, check=False).stdout
+    return {
+        'cpu': cpu,
+        'cores': os.cpu_count(),
+        'memory_gib': round(mem_kib / 2**20, 1),
+        'kernel': platform.release(),
+        'postgresql': pg,
+        'ansible_core': ansible.splitlines()[0] if ansible else '',
+    }
+
+
+def _ratio(ours: float, floor: float) -> str:
+    return f'{ours / floor:.2f}x' if floor else 'n/a'
+
+
+def _mark(ok: bool) -> str:
+    return 'met' if ok else '**missed**'
+
+
+def markdown(results: dict) -> str:
+    m = results['machine']
+    lines = [
+        f"Run {results['started']} ({results['mode']}, median of {results['runs']}) on {m['cores']} cores "
+        f"({m['cpu']}), {m['memory_gib']} GiB, kernel {m['kernel']}, {m['postgresql']}, {m['ansible_core']}.",
+        '',
+        '| # | measure | ours | floor / baseline | ratio | target | |',
+        '|---|---|---|---|---|---|---|',
+    ]
+    for label, pg in results.get('pg', {}).items():
+        size = pg['database']['size_mb']
+        b, r = pg['backup'], pg['restore']
+        ours, raw = b['pg_backup role (custom)'], b['raw pg_dump -Fc']
+        lines.append(
+            f"| 1 | backup {label} ({size} MB): role, custom (engine {ours['engine_s']} s, {ours['file_mb']} MB) "
+            f"vs `pg_dump -Fc` ({raw['file_mb']} MB) | {ours['s']} s | {raw['s']} s | {_ratio(ours['s'], raw['s'])} "
+            f"| <= 1.0x | {_mark(ours['s'] <= raw['s'])} |"
+        )
+        ours, raw = b['pg_backup role (o4o_archive)'], b['raw pg_dump | gzip']
+        lines.append(
+            f"| 1 | backup {label}: role, O4O `.tar.gz` archive (engine {ours['engine_s']} s) vs `pg_dump | gzip` "
+            f"| {ours['s']} s | {raw['s']} s | {_ratio(ours['s'], raw['s'])} | (reported) | |"
+        )
+        ours, raw = r['pg_restore role (rehearse + verify + swap)'], r['raw pg_restore']
+        plain = r["runbook's psql -f (plain dump)"]
+        lines.append(
+            f"| 2 | restore {label}: role (rehearse + verify + swap) vs `pg_restore` into an empty database "
+            f"(runbook's `psql -f`: {plain['s']} s) | {ours['s']} s | {raw['s']} s | {_ratio(ours['s'], raw['s'])} "
+            f"| <= 1.0x | {_mark(ours['s'] <= raw['s'])} |"
+        )
+        lines.append(
+            f"| 7 | host memory {label}, peak over idle: backup role / `pg_dump`; restore role / `pg_restore` "
+            f"| {b['pg_backup role (custom)']['host_peak_mib']} / {ours['host_peak_mib']} MiB "
+            f"| {b['raw pg_dump -Fc']['host_peak_mib']} / {raw['host_peak_mib']} MiB | | (reported) | |"
+        )
+    if 'swap' in results:
+        s = results['swap']
+        worst = max(s['longest_read_outage_s'], s['longest_write_outage_s'])
+        lines.append(
+            f"| 3 | swap: longest failed window (reads {s['longest_read_outage_s']} s, writes "
+            f"{s['longest_write_outage_s']} s); acknowledged writes lost: {s['acknowledged_lost']} of "
+            f"{s['writes_acknowledged']} ({s['acknowledged_in_kept_database']} in the kept old database, "
+            f"{s['acknowledged_in_live_database']} in the new one) | {worst} s | | | < 1 s, 0 lost "
+            f"| {_mark(worst < 1 and s['acknowledged_lost'] == 0)} |"
+        )
+    if 'drill' in results:
+        d, plan = results['drill'], results['drill']['runbook_plan_min']
+        stages = ', '.join(f"{k} {v} s ({plan[k]} min)" for k, v in d['drill']['stages_s'].items())
+        lines.append(
+            f"| 4 | drill RTO (database corruption), stages vs the runbook's plan: {stages} "
+            f"| {d['drill']['recovery_s']} s | {sum(plan.values())} min | | (reported) | |"
+        )
+        rerun = d['rerun']
+        lines.append(
+            f"| 5 | re-run on the healthy system: changed={rerun['changed']}, time vs the drill's recovery "
+            f"| {rerun['s']} s | {d['drill']['recovery_s']} s | {rerun['ratio_to_recovery']} | 0 changed, <= 0.33 "
+            f"| {_mark(rerun['changed'] == 0 and rerun['ratio_to_recovery'] <= 1 / 3)} |"
+        )
+        lines.append(
+            f"| 7 | controller peak memory during the drill | {d['drill']['controller_peak_mib']} MiB | | "
+            f"| (reported) | |"
+        )
+    for size, f in results.get('fanout', {}).items():
+        target = ' <= 0.6' if size == '16' else '(reported)'
+        met = _mark(f['ratio'] <= 0.6) if size == '16' else ''
+        lines.append(
+            f"| 6 | fan-out: health_check.yml on {size} hosts, collection ansible.cfg vs stock (CPU seconds of "
+            f"the machine: {f['cpu_s']['collection']} vs {f['cpu_s']['stock']}) "
+            f"| {f['collection']} s | {f['stock']} s | {f['ratio']} | {target} | {met} |"
+        )
+    return '\n'.join(lines) + '\n'
+
+
+def write(results: dict, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / 'latest.json').write_text(json.dumps(results, indent=2) + '\n')
+    table = out_dir / 'latest.md'
+    table.write_text(markdown(results))
+    return table
