@@ -29,7 +29,7 @@ def _drill() -> dict:
     started = time.monotonic()
     proc = subprocess.Popen(['scripts/drill.sh'], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with PeakSampler(lambda: [proc.pid]) as peak:
-        out, _ = proc.communicate()
+        out = proc.communicate()[0]
     if proc.returncode != 0:
         raise RuntimeError('the drill failed:\n' + '\n'.join(out.splitlines()[-20:]))
     recovery = float(re.search(r'recovered in ([\d.]+) s', out)[1])

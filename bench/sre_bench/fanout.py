@@ -32,7 +32,7 @@ def _address(index: int) -> str:
 
 
 def _wait(argv: list[str], seconds: int) -> None:
-    for _ in range(seconds * 2):
+    for _attempt in range(seconds * 2):
         if subprocess.run(argv, capture_output=True, check=False).returncode == 0:
             return
         time.sleep(0.5)
@@ -98,7 +98,7 @@ def measure(sizes: list[int], runs: int) -> dict:
             path = inventory(size)
             times = {name: [] for name in configs}
             cpu = {name: [] for name in configs}
-            for _ in range(runs):
+            for _run in range(runs):
                 for name, config in configs.items():
                     seconds, busy = _timed(path, config)
                     times[name].append(seconds)

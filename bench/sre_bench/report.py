@@ -41,6 +41,11 @@ def markdown(results: dict) -> str:
     lines = [
         f"Run {results['started']} ({results['mode']}, median of {results['runs']}) on {m['cores']} cores "
         f"({m['cpu']}), {m['memory_gib']} GiB, kernel {m['kernel']}, {m['postgresql']}, {m['ansible_core']}.",
+        *(
+            [f"Kept from the previous run: {', '.join(results['kept_from_previous_run'])}."]
+            if results.get('kept_from_previous_run')
+            else []
+        ),
         '',
         '| # | measure | ours | floor / baseline | ratio | target | |',
         '|---|---|---|---|---|---|---|',
@@ -99,7 +104,7 @@ def markdown(results: dict) -> str:
             f"| (reported) | |"
         )
     for size, f in results.get('fanout', {}).items():
-        target = ' <= 0.6' if size == '16' else '(reported)'
+        target = '<= 0.6' if size == '16' else '(reported)'
         met = _mark(f['ratio'] <= 0.6) if size == '16' else ''
         lines.append(
             f"| 6 | fan-out: health_check.yml on {size} hosts, collection ansible.cfg vs stock (CPU seconds of "

@@ -33,7 +33,7 @@ def tunnel():
          '-L', f'127.0.0.1:{port}:127.0.0.1:5432', 'ubuntu@172.30.53.10']
     )  # fmt: skip
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             with contextlib.suppress(OSError), socket.create_connection(('127.0.0.1', port), 0.2):
                 break
             time.sleep(0.1)
@@ -75,7 +75,7 @@ class Client(threading.Thread):
 def longest_outage(log: list[tuple[float, bool, int]]) -> tuple[float, int]:
     """Seconds from the first failure of the longest run of failures to the next success."""
     worst, failed, start = 0.0, 0, None
-    for moment, ok, _ in log:
+    for moment, ok, _n in log:
         if not ok:
             failed += 1
             start = start if start is not None else moment
@@ -108,7 +108,7 @@ def measure(db: str = 'bench_100mb', scale: float = 0.1) -> dict:
         writer.stop.set()
         reader.join()
         writer.join()
-    acked = {n for _, ok, n in writer.log if ok}
+    acked = {n for _moment, ok, n in writer.log if ok}
     live = {int(x) for x in psql('SELECT id FROM bench_writes', database=db).split()}
     broken = psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{db}\\_broken\\_%' ORDER BY 1 DESC LIMIT 1")
     kept = {int(x) for x in psql('SELECT id FROM bench_writes', database=broken).split()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -145,3 +146,18 @@ def test_pm2_without_daemon_is_unhealthy_and_starts_nothing(tmp_path):
 
 def test_pm2_missing_binary():
     assert 'not installed' in _health.probe_pm2({'app': 'x'}, None, run)['detail']
+
+
+def test_run_all_runs_probes_at_once_and_keeps_their_order(tmp_path):
+    """Three services of 0.5 s each take about 0.5 s together, and the results keep
+    the order of the parameters (the assessment maps them back by kind and position)."""
+
+    def slow_run(argv, env):
+        time.sleep(0.5)
+        return 0, 'active', ''
+
+    params = {'services': ['a', 'b', 'c'], 'disk': [{'path': str(tmp_path)}]}
+    started = time.monotonic()
+    results = _health.run_all(params, lambda name: None, slow_run)
+    assert time.monotonic() - started < 1.2
+    assert [r['name'] for r in results] == ['service a', 'service b', 'service c', f'disk {tmp_path}']
