@@ -150,7 +150,7 @@ def test_pm2_missing_binary():
 
 def test_run_all_runs_probes_at_once_and_keeps_their_order(tmp_path):
     """Three services of 0.5 s each take about 0.5 s together, and the results keep
-    the order of the parameters (the assessment maps them back by kind and position)."""
+    the order of the parameters, which callers may rely on."""
 
     def slow_run(argv, env):
         time.sleep(0.5)
