@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sre_bench import drill, fanout, pg, report, swap
+from sre_bench import dataset, drill, fanout, pg, report, swap
 from sre_bench.common import ROOT
 
 MEASURES = ('pg', 'swap', 'drill', 'fanout')
@@ -41,7 +41,8 @@ def main() -> int:
         parser.error(f"unknown measure(s): {', '.join(unknown)}; choose from {', '.join(MEASURES)}")
     runs = args.runs or (1 if args.quick else 3)
     sizes = {'10MB': 0.01} if args.quick else {'100MB': 0.1, '1GB': 1.0}
-    databases = {f'bench_{label.lower()}': scale for label, scale in sizes.items()}
+    label, scale = next(iter(sizes.items()))  # the swap runs on the smallest database
+    swap_database = (dataset.database_name(label), scale)
     results = {
         'started': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         'mode': 'quick' if args.quick else 'full',
@@ -51,7 +52,7 @@ def main() -> int:
     started = time.monotonic()
     steps = {
         'pg': ('1, 2, 7: backup and restore against the raw tools', lambda: pg.measure(sizes, runs)),
-        'swap': ('3: unavailability during the swap', lambda: swap.measure(*next(iter(databases.items())))),
+        'swap': ('3: unavailability during the swap', lambda: swap.measure(*swap_database)),
         'drill': ('4, 5, 7: drill RTO, re-run, controller memory', lambda: drill.measure(runs)),
         'fanout': (
             '6: fan-out, collection vs stock settings',

@@ -12,7 +12,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / '.cache' / 'bench'
 API = 'sre-lab-api'
+LAB_KEY = ROOT / '.cache' / 'lab' / 'ssh' / 'id_ed25519'
 RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
+
+
+def lab_ssh(address: str, *command: str, flags: tuple[str, ...] = ()) -> list[str]:
+    """An ssh command line to a lab host with the lab key (lab hosts are rebuilt often:
+    their host keys are not pinned, as in inventories/lab)."""
+    options = ['BatchMode=yes', 'StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'LogLevel=ERROR',
+               'ConnectTimeout=2', 'ExitOnForwardFailure=yes']  # fmt: skip
+    return [
+        'ssh',
+        '-i',
+        str(LAB_KEY),
+        *[arg for option in options for arg in ('-o', option)],
+        *flags,
+        f'ubuntu@{address}',
+        *command,
+    ]
 
 
 def say(text: str) -> None:

@@ -30,6 +30,11 @@ VACUUM ANALYZE;
 ROWS = {'accounts': 500_000, 'orders': 1_800_000, 'events': 5_000_000}
 
 
+def database_name(label: str) -> str:
+    """bench_100mb for the size label 100MB."""
+    return f'bench_{label.lower()}'
+
+
 def _scale_of(name: str) -> str | None:
     if psql(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") != '1':
         return None

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from .common import CACHE, ROOT, median, playbook, run, say
+from .common import CACHE, LAB_KEY, ROOT, lab_ssh, median, playbook, run, say
 
 IMAGE = 'sre-runbooks/lab-web:latest'
-KEY = ROOT / '.cache' / 'lab' / 'ssh' / 'id_ed25519'
 SYSTEMD_HOST = ['--cap-add', 'SYS_ADMIN', '--cgroupns', 'host', '--tmpfs', '/run', '--tmpfs', '/run/lock',
                 '--tmpfs', '/tmp', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:ro', '--stop-signal', 'SIGRTMIN+3',
                 '--label', 'sre.runbooks.lab=bench', '--network', 'sre-lab']  # fmt: skip
@@ -47,14 +46,12 @@ def hosts(count: int):
         for index, name in enumerate(names, 1):
             run(['docker', 'run', '-d', '--name', name, '--hostname', name, '--ip', _address(index),
                  *SYSTEMD_HOST, IMAGE])  # fmt: skip
-        public_key = (KEY.parent / 'id_ed25519.pub').read_text()
+        public_key = (LAB_KEY.with_suffix('.pub')).read_text()
         for index, name in enumerate(names, 1):
             _wait(['docker', 'exec', name, 'systemctl', 'is-active', 'ssh', 'nginx'], 60)
             run(['docker', 'exec', '-i', name, 'install', '-o', 'ubuntu', '-g', 'ubuntu', '-m', '0600', '/dev/stdin',
                  '/home/ubuntu/.ssh/authorized_keys'], input_text=public_key)  # fmt: skip
-            _wait(['ssh', '-i', str(KEY), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
-                   '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=2', f'ubuntu@{_address(index)}',
-                   'true'], 30)  # fmt: skip
+            _wait(lab_ssh(_address(index), 'true'), 30)
         yield
     finally:
         subprocess.run(['docker', 'rm', '-f', *names], capture_output=True, check=False)
@@ -66,7 +63,7 @@ def inventory(count: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lab_vars = {
         'ansible_user': 'ubuntu',
-        'ansible_ssh_private_key_file': str(KEY),
+        'ansible_ssh_private_key_file': str(LAB_KEY),
         'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR',
         'sre_environment': 'lab',
     }

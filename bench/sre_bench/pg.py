@@ -109,7 +109,7 @@ def restore(db: str, runs: int) -> dict:
 def measure(sizes: dict[str, float], runs: int) -> dict:
     results = {}
     for label, scale in sizes.items():
-        db = f'bench_{label.lower()}'
+        db = dataset.database_name(label)
         info = dataset.ensure(db, scale)
         say(f'backup of {db} ({info["size_mb"]} MB), {runs} runs each')
         backups = backup(db, runs)

@@ -14,11 +14,10 @@ import time
 import psycopg2
 
 from . import dataset
-from .common import ROOT, playbook, psql, say
+from .common import lab_ssh, playbook, psql, say
 from .pg import TABLES
 
 PERIOD_S = 0.01
-KEY = ROOT / '.cache' / 'lab' / 'ssh' / 'id_ed25519'
 
 
 @contextlib.contextmanager
@@ -26,12 +25,7 @@ def tunnel():
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
-    options = ['BatchMode=yes', 'StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'LogLevel=ERROR',
-               'ExitOnForwardFailure=yes']  # fmt: skip
-    ssh = subprocess.Popen(
-        ['ssh', '-N', '-i', str(KEY), *[arg for option in options for arg in ('-o', option)],
-         '-L', f'127.0.0.1:{port}:127.0.0.1:5432', 'ubuntu@172.30.53.10']
-    )  # fmt: skip
+    ssh = subprocess.Popen(lab_ssh('172.30.53.10', flags=('-N', '-L', f'127.0.0.1:{port}:127.0.0.1:5432')))
     try:
         for _attempt in range(50):
             with contextlib.suppress(OSError), socket.create_connection(('127.0.0.1', port), 0.2):
