@@ -33,7 +33,7 @@ bench-quick: lab  ## The benchmarks at small sizes, once: the scripts work, no w
 lint:  ## ansible-lint (production profile), yamllint, ruff
 	scripts/setup.sh venv
 	yamllint --strict .
-	shellcheck scripts/*.sh lab/*.sh lab/images/*.sh .ci/run
+	shellcheck scripts/*.sh lab/*.sh lab/images/*.sh lab/images/stack/stack-postgres lab/stacks/*.sh .ci/run
 	ansible-lint --offline
 	ruff check .
 	ruff format --check .

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Brings the O4O lab up or down. `up` starts the hosts, installs the controller's
-# lab SSH key for user ubuntu and waits until SSH, PostgreSQL, pm2 and nginx answer;
-# `down` removes the containers and the network. Usage: lab/lab.sh up|down|status
+# Brings the lab up or down. `up` starts the hosts, installs the controller's lab SSH
+# key for user ubuntu, waits until SSH, PostgreSQL, pm2 and nginx answer, and brings
+# up the QA-Arena and Fragrance AI compose stacks on the compose host; `down` removes
+# the containers, the stacks' volumes and the network.
+# Usage: lab/lab.sh up|down|status
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 KEY="$LAB_DIR/ssh/id_ed25519"
 COMPOSE=(docker compose -f lab/compose.yml)
-HOSTS=(api web)
+HOSTS=(api web compose)
+STACK_HOST=sre-lab-compose
 
 wait_for() {  # wait_for <seconds> <description> <command...>
     local limit=$1 what=$2; shift 2
@@ -35,7 +38,42 @@ up() {
             -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=2 \
             "ubuntu@$(address "$host")" true
     done
-    step "Lab is up: api $(address api), web $(address web) (ssh key $KEY)"
+    stacks_up
+    step "Lab is up: api $(address api), web $(address web), compose $(address compose) (ssh key $KEY)"
+}
+
+on_stack_host() {  # on_stack_host <command...>: run as ubuntu in the compose host
+    docker exec -i -u ubuntu "$STACK_HOST" "$@"
+}
+
+# stack_up <stack> <project dir> <app subdir> <compose file> <postgres container> <db user> <db>
+stack_up() {
+    local stack=$1 dir=$2 appdir=$3 file=$4 postgres=$5 user=$6 db=$7
+    on_stack_host bash /tmp/sre-stacks/make-project.sh "$stack" "$dir" "$appdir"
+    on_stack_host sh -c "cd $dir && { [ -f .env ] || echo 'VERSION=v0.2.0' > .env; } \
+        && { docker image inspect sre-lab/fragrance-app:v0.1.0 >/dev/null 2>&1 || [ $stack != fragrance ] \
+             || VERSION=v0.1.0 docker compose -f $file build -q app; } \
+        && docker compose -f $file --env-file .env up -d --build --wait --quiet-pull" >/dev/null 2>&1 \
+        || die "lab: the $stack stack did not come up healthy (see: docker compose -f $dir/$file ps on $STACK_HOST)"
+    docker exec -i "$postgres" psql -q -U "$user" -d "$db" < lab/stacks/seed.sql >/dev/null
+}
+
+stacks_up() {
+    step "Bringing up the QA-Arena and Fragrance AI compose stacks"
+    # ubuntu runs docker as on the runbooks' hosts: via the group that owns the socket.
+    docker exec "$STACK_HOST" sh -c 'gid=$(stat -c %g /var/run/docker.sock); \
+        getent group "$gid" >/dev/null || groupadd -g "$gid" docker-host; \
+        usermod -aG "$(getent group "$gid" | cut -d: -f1)" ubuntu'
+    # /tmp is a tmpfs, which docker cp cannot write to: unpack a tar stream instead.
+    docker exec "$STACK_HOST" sh -c 'rm -rf /tmp/sre-stacks && mkdir /tmp/sre-stacks'
+    tar -C lab/stacks -c . | docker exec -i "$STACK_HOST" tar -C /tmp/sre-stacks -x
+    docker exec "$STACK_HOST" chown -R ubuntu:ubuntu /tmp/sre-stacks /srv/git /backup
+    docker exec "$STACK_HOST" install -d -m 0755 /etc/letsencrypt/live/qa-arena.qalabs.kr
+    docker exec "$STACK_HOST" sh -c 'cd /etc/letsencrypt/live/qa-arena.qalabs.kr && [ -f fullchain.pem ] \
+        || openssl req -x509 -newkey rsa:2048 -nodes -days 90 -subj /CN=qa-arena.qalabs.kr \
+             -keyout privkey.pem -out fullchain.pem 2>/dev/null'
+    stack_up qa_arena /home/ubuntu/qa_labs backend docker-compose.prod.yml qa_arena_postgres_prod qa_arena qa_arena
+    stack_up fragrance /home/ubuntu/fragrance-ai app docker-compose.production.yml fragrance-ai-postgres-1 fragrance_user fragrance_ai
 }
 
 address() {
@@ -45,8 +83,9 @@ address() {
 down() {
     step "Removing lab hosts and network"
     "${COMPOSE[@]}" down --remove-orphans --timeout 20 >/dev/null 2>&1 || true
-    # Containers made by molecule or tests of this project carry the same label.
+    # Containers made by the stacks, molecule or tests of this project carry the same label.
     docker ps -aq --filter label=sre.runbooks.lab | xargs -r docker rm -f >/dev/null
+    docker volume ls -q --filter label=sre.runbooks.lab | xargs -r docker volume rm >/dev/null
     docker network ls -q --filter label=sre.runbooks.lab | xargs -r docker network rm >/dev/null
 }
 

@@ -76,8 +76,11 @@ build_images() {
         step "Building the debian:bookworm base image offline (debootstrap)"
         lab/images/build-base.sh
     fi
+    # The compose host runs this machine's own docker CLI and compose plugin.
+    install -D -m 0755 "$(command -v docker)" lab/images/compose/bin/docker
+    install -D -m 0755 /usr/local/lib/docker/cli-plugins/docker-compose lab/images/compose/bin/docker-compose
     local image
-    for image in systemd api web; do
+    for image in systemd api web compose stack; do
         step "Building image sre-runbooks/lab-$image"
         docker build -q -t "sre-runbooks/lab-$image:latest" "lab/images/$image" >/dev/null
     done
@@ -87,7 +90,7 @@ case "${1:-all}" in
     host) install_host_packages ;;
     venv) make_venv ;;
     docker) install_host_packages; start_docker; install_compose_plugin ;;
-    images) start_docker; build_images ;;
+    images) start_docker; install_compose_plugin; build_images ;;
     all) install_host_packages; start_docker; install_compose_plugin; make_venv; build_images ;;
     *) die "usage: $0 [host|venv|docker|images|all]" ;;
 esac

@@ -1,0 +1,115 @@
+"""Lab stand-in for the Fragrance AI / QA-Arena API: /health (runbook F1), /version,
+/docs, /metrics, /api/items (rows of the database) and POST /api/jobs/<kind> (queues a
+job for a worker). APP_ROLE=frontend serves only a page and /health."""
+
+import json
+import os
+import socket
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg2
+from resp import Redis
+
+
+def read_version():
+    with open('/app/VERSION') as handle:
+        return handle.read().strip()
+
+
+VERSION = os.environ.get('APP_VERSION') or read_version()
+WORKER_KINDS = [k for k in os.environ.get('WORKER_KINDS', 'llm,rl').split(',') if k]
+ROLE = os.environ.get('APP_ROLE', 'api')
+PORT = int(os.environ.get('PORT', '8000'))
+
+
+def log(level, message):
+    print(f'{time.strftime("%Y-%m-%dT%H:%M:%S")} {level} {socket.gethostname()} {message}', flush=True)
+
+
+def database():
+    return psycopg2.connect(host=os.environ.get('PGHOST', 'postgres'), connect_timeout=3)
+
+
+def service_states():
+    states = {}
+    try:
+        with database() as conn, conn.cursor() as cur:
+            cur.execute('SELECT 1')
+        states['database'] = 'healthy'
+    except psycopg2.Error as err:
+        log('ERROR', f'database check failed: {str(err).strip()}')
+        states['database'] = 'unhealthy'
+    redis = Redis()
+    try:
+        redis.call('PING')
+        states['redis'] = 'healthy'
+        states['workers'] = {kind: len(redis.call('KEYS', f'worker:{kind}:*')) for kind in WORKER_KINDS}
+        states['queues'] = {kind: redis.call('LLEN', f'jobs:{kind}') for kind in WORKER_KINDS}
+    except (OSError, RuntimeError) as err:
+        log('ERROR', f'redis check failed: {err}')
+        states['redis'] = 'unhealthy'
+    finally:
+        redis.close()
+    return states
+
+
+class Handler(BaseHTTPRequestHandler):
+    def reply(self, status, body, content_type='application/json'):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == '/health':
+            if ROLE == 'frontend':
+                return self.reply(200, {'status': 'healthy', 'version': VERSION})
+            states = service_states()
+            healthy = states['database'] == 'healthy' and states['redis'] == 'healthy'
+            body = {'status': 'healthy' if healthy else 'unhealthy', 'version': VERSION, 'services': states}
+            return self.reply(200 if healthy else 503, body)
+        if self.path == '/version':
+            return self.reply(200, {'version': VERSION})
+        if ROLE == 'frontend':
+            return self.reply(200, b'<html><body>QA-Arena</body></html>', 'text/html')
+        if self.path == '/docs':
+            return self.reply(200, b'<html><body>API docs</body></html>', 'text/html')
+        if self.path == '/metrics':
+            states = service_states()
+            lines = [f'app_up{{version="{VERSION}"}} 1']
+            lines += [f'queue_length{{queue="{k}"}} {v}' for k, v in states.get('queues', {}).items()]
+            return self.reply(200, ('\n'.join(lines) + '\n').encode(), 'text/plain')
+        if self.path == '/api/items':
+            try:
+                with database() as conn, conn.cursor() as cur:
+                    cur.execute('SELECT count(*) FROM items')
+                    return self.reply(200, {'items': cur.fetchone()[0]})
+            except psycopg2.Error as err:
+                log('ERROR', f'GET /api/items: {str(err).strip()}')
+                return self.reply(500, {'error': 'database error'})
+        return self.reply(404, {'error': 'not found'})
+
+    def do_POST(self):
+        kind = self.path.rsplit('/', 1)[-1]
+        if not self.path.startswith('/api/jobs/') or kind not in WORKER_KINDS:
+            return self.reply(404, {'error': 'not found'})
+        length = int(self.headers.get('Content-Length') or 0)
+        payload = self.rfile.read(length).decode() or 'job'
+        redis = Redis()
+        try:
+            return self.reply(202, {'queued': redis.call('RPUSH', f'jobs:{kind}', payload)})
+        finally:
+            redis.close()
+
+    def log_message(self, fmt, *args):
+        log('INFO', fmt % args)
+
+
+if __name__ == '__main__':
+    log('INFO', f'{ROLE} {VERSION} listening on {PORT}')
+    sys.stdout.flush()
+    ThreadingHTTPServer(('0.0.0.0', PORT), Handler).serve_forever()
