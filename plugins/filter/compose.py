@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: sre.runbooks contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the compose runbooks (QA-Arena Q1-Q11, Fragrance AI F1-F13): findings
+from `docker compose ps`, service names, scaling steps, the rollback decision tree
+(F8) and the daily/weekly check findings (Q9, Q10, F3)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+SEVERITIES = ('critical', 'warning', 'info')
+HTTP_5XX = re.compile(r'" (5\d\d) ')
+HTTP_ANY = re.compile(r'" ([1-5]\d\d) ')
+
+# Runbook F8 (thresholds) and F3/F11 (alerts); an inventory overrides any of them.
+DECISION_THRESHOLDS = {'error_5xx_ratio': 0.05, 'latency_ratio': 2.0, 'worker_failure_ratio': 0.5}
+CHECK_THRESHOLDS = {
+    'queue_length': 100,
+    'cert_warning_days': 30,
+    'cert_critical_days': 7,
+    'error_5xx_ratio': 0.05,
+}
+
+
+def compose_ps_rows(stdout: str) -> list[dict[str, Any]]:
+    """Rows of `docker compose ps --all --format json`: a JSON array (compose < 2.21)
+    or one JSON object per line (newer)."""
+    text = (stdout or '').strip()
+    if not text:
+        return []
+    try:
+        rows = json.loads(text) if text.startswith('[') else [json.loads(line) for line in text.splitlines() if line]
+    except ValueError as err:
+        raise AnsibleFilterError(f'compose_ps_rows: docker compose ps did not print JSON: {err}') from err
+    return sorted(rows, key=lambda row: (row.get('Service', ''), row.get('Name', '')))
+
+
+def compose_ps_findings(rows: list[dict[str, Any]], services: list[str]) -> list[dict[str, Any]]:
+    """Runbook Q1: containers Restarting or Exited, unhealthy, and services with none."""
+    findings = []
+
+    def add(severity: str, service: str, problem: str) -> None:
+        findings.append({'severity': severity, 'service': service, 'problem': problem})
+
+    for row in rows:
+        service, name = row.get('Service', '?'), row.get('Name', '?')
+        state, health = (row.get('State') or '').lower(), (row.get('Health') or '').lower()
+        if state == 'restarting':
+            add('critical', service, f'{name} is Restarting (crash loop?): {row.get("Status", "")}')
+        elif state in ('exited', 'dead', 'created', 'paused'):
+            add('critical', service, f'{name} is {state.capitalize()}: {row.get("Status", "")}')
+        elif health == 'unhealthy':
+            add('critical', service, f'{name} is running but unhealthy')
+        elif health == 'starting':
+            add('warning', service, f'{name} is still starting (health check pending)')
+    running = {row.get('Service') for row in rows}
+    for service in services:
+        if service not in running:
+            add('critical', service, f'service {service} has no container')
+    return findings
+
+
+def compose_status_summary(
+    ps_stdout: str, services: list[str], http_checks: list[dict[str, Any]], exec_results: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The stack's status (Q1, F1, F2): containers from `docker compose ps`, the
+    health_probe checks, and the exec'd checks (registered loop results whose item has
+    `name` and `expect`, a word the output must contain). ok: no critical finding."""
+    rows = compose_ps_rows(ps_stdout)
+    checks = list(http_checks or [])
+    for result in exec_results or []:
+        item = result.get('item') or {}
+        output = f"{result.get('stdout', '')}{result.get('stderr', '')}".strip()
+        ok = result.get('rc') == 0 and item.get('expect', '') in output
+        checks.append({'name': item.get('name'), 'kind': 'exec', 'ok': ok, 'detail': output[-300:] or result.get('msg')})
+    findings = compose_ps_findings(rows, services) + [
+        {'severity': 'critical', 'service': check['name'], 'problem': f'check failed: {check.get("detail")}'}
+        for check in checks
+        if not check.get('ok')
+    ]
+    return {
+        'containers': rows,
+        'checks': checks,
+        'findings': findings,
+        'ok': not any(f['severity'] == 'critical' for f in findings),
+    }
+
+
+def compose_service_name(name: str, services: dict[str, Any]) -> str:
+    """The compose service called `name`, or whose container is `name`. The QA-Arena
+    runbook restarts by container name (qa_arena_backend_prod), compose wants the
+    service (backend): both are accepted, anything else is an error naming both."""
+    if name in services:
+        return name
+    for service, spec in services.items():
+        if (spec or {}).get('container') == name:
+            return service
+    known = ', '.join(f'{s} ({(spec or {}).get("container")})' if (spec or {}).get('container') else s
+                      for s, spec in sorted(services.items()))
+    raise AnsibleFilterError(f'no compose service or container named {name!r}; known: {known}')
+
+
+def scale_steps(current: int, target: int, emergency: bool = False) -> list[int]:
+    """Replica counts to go through from current to target: up in one step (F4), down
+    one replica at a time (F5, 5->4->3->2), or straight to target in an emergency."""
+    current, target = int(current), int(target)
+    if target < 0:
+        raise AnsibleFilterError(f'scale_steps: a replica count cannot be negative ({target})')
+    if target >= current or emergency:
+        return [] if target == current else [target]
+    return list(range(current - 1, target - 1, -1))
+
+
+def rollback_decision(symptoms: dict[str, Any], thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Runbook F8's decision tree. Symptoms: error_5xx_ratio, latency_ratio (now /
+    baseline), db_errors, worker_failure_ratio, data_corruption. The widest rollback
+    that any symptom calls for wins: full > quick > workers."""
+    limits = {**DECISION_THRESHOLDS, **(thresholds or {})}
+    symptoms = symptoms or {}
+    reasons: dict[str, list[str]] = {'full': [], 'quick': [], 'workers': []}
+    if symptoms.get('data_corruption'):
+        reasons['full'].append('data corruption: full rollback with database restore, then investigate')
+    if symptoms.get('db_errors'):
+        reasons['full'].append(f'database errors ({symptoms["db_errors"]}): full rollback with database restore')
+    ratio = float(symptoms.get('error_5xx_ratio') or 0)
+    if ratio > limits['error_5xx_ratio']:
+        reasons['quick'].append(f'5xx ratio {ratio:.1%} > {limits["error_5xx_ratio"]:.0%}: quick rollback')
+    slower = float(symptoms.get('latency_ratio') or 0)
+    if slower >= limits['latency_ratio']:
+        reasons['quick'].append(f'{slower:.1f}x slower (>= {limits["latency_ratio"]:g}x): quick rollback')
+    failures = float(symptoms.get('worker_failure_ratio') or 0)
+    if failures > limits['worker_failure_ratio']:
+        reasons['workers'].append(
+            f'worker failures {failures:.0%} > {limits["worker_failure_ratio"]:.0%}: roll back the workers only'
+        )
+    kind = next((k for k in ('full', 'quick', 'workers') if reasons[k]), 'none')
+    return {
+        'kind': kind,
+        'investigate': bool(symptoms.get('data_corruption')),
+        'reasons': [r for k in ('full', 'quick', 'workers') for r in reasons[k]] or ['no symptom crosses a threshold'],
+    }
+
+
+def http_status_counts(log: str) -> dict[str, Any]:
+    """Requests and 5xx responses in nginx access log lines (combined format)."""
+    total = len(HTTP_ANY.findall(log or ''))
+    errors = len(HTTP_5XX.findall(log or ''))
+    return {'requests': total, 'errors_5xx': errors, 'ratio': errors / total if total else 0.0}
+
+
+def cert_days_left(openssl_enddate: str, now: str | None = None) -> int:
+    """Whole days until `openssl x509 -enddate` (notAfter=Nov 27 07:00:00 2026 GMT)."""
+    text = (openssl_enddate or '').strip().split('=', 1)[-1]
+    try:
+        end = datetime.datetime.strptime(text, '%b %d %H:%M:%S %Y %Z').replace(tzinfo=datetime.timezone.utc)
+    except ValueError as err:
+        raise AnsibleFilterError(f'cert_days_left: not an openssl end date: {openssl_enddate!r}') from err
+    start = datetime.datetime.fromisoformat(now) if now else datetime.datetime.now(datetime.timezone.utc)
+    return (end - start).days
+
+
+def check_findings(facts: dict[str, Any], thresholds: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Findings of the daily/weekly check (Q9, Q10, F3) from the facts it gathered:
+    probes (health_probe checks: health URL, disk and memory against F3's thresholds),
+    queues {name: length}, certs {path: days},
+    git {dirty: [files], branch, behind}, http {requests, errors_5xx, ratio},
+    log_errors {service: count}. Sorted critical first."""
+    limits = {**CHECK_THRESHOLDS, **(thresholds or {})}
+    found: list[dict[str, Any]] = []
+
+    def add(severity: str, area: str, problem: str) -> None:
+        found.append({'severity': severity, 'service': area, 'problem': problem})
+
+    for check in facts.get('probes') or []:
+        if not check.get('ok'):
+            add('critical', check.get('kind', 'probe'), f'{check.get("name")}: {check.get("detail")}')
+    for queue, length in sorted((facts.get('queues') or {}).items()):
+        if length > limits['queue_length']:
+            add('critical', 'queue', f'queue {queue} holds {length} jobs (> {limits["queue_length"]})')
+    for path, days in sorted((facts.get('certs') or {}).items()):
+        if days <= limits['cert_critical_days']:
+            add('critical', 'tls', f'{path} expires in {days} days (<= {limits["cert_critical_days"]})')
+        elif days <= limits['cert_warning_days']:
+            add('warning', 'tls', f'{path} expires in {days} days (<= {limits["cert_warning_days"]})')
+    git = facts.get('git') or {}
+    if git.get('dirty'):
+        add('warning', 'git', f'uncommitted changes in the deployed code: {", ".join(git["dirty"][:10])}')
+    if git.get('behind'):
+        add('warning', 'git', f'deployed code is {git["behind"]} commit(s) behind {git.get("upstream", "origin")}')
+    if git.get('branch') == 'HEAD':
+        add('info', 'git', 'deployed code is a detached commit (a rollback?), not a branch')
+    http = facts.get('http') or {}
+    if http.get('errors_5xx'):
+        severity = 'critical' if http['ratio'] > limits['error_5xx_ratio'] else 'warning'
+        add(severity, 'http', f'{http["errors_5xx"]} of {http["requests"]} responses were 5xx ({http["ratio"]:.1%})')
+    for service, count in sorted((facts.get('log_errors') or {}).items()):
+        if count:
+            add('warning', service, f'{count} ERROR line(s) in the last log lines')
+    return sorted(found, key=lambda f: SEVERITIES.index(f['severity']))
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            'compose_ps_rows': compose_ps_rows,
+            'compose_ps_findings': compose_ps_findings,
+            'compose_status_summary': compose_status_summary,
+            'compose_service_name': compose_service_name,
+            'scale_steps': scale_steps,
+            'rollback_decision': rollback_decision,
+            'http_status_counts': http_status_counts,
+            'cert_days_left': cert_days_left,
+            'check_findings': check_findings,
+        }
