@@ -67,29 +67,46 @@ def compose_ps_findings(rows: list[dict[str, Any]], services: list[str]) -> list
 
 
 def compose_status_summary(
-    ps_stdout: str, services: list[str], http_checks: list[dict[str, Any]], exec_results: list[dict[str, Any]]
+    ps_stdout: str,
+    services: list[str],
+    http_checks: list[dict[str, Any]],
+    exec_results: list[dict[str, Any]],
+    queue_max: int = CHECK_THRESHOLDS['queue_length'],
 ) -> dict[str, Any]:
-    """The stack's status (Q1, F1, F2): containers from `docker compose ps`, the
-    health_probe checks, and the exec'd checks (registered loop results whose item has
-    `name` and `expect`, a word the output must contain). ok: no critical finding."""
+    """The stack's status (Q1, F1, F2, F3): containers from `docker compose ps`, the
+    health_probe checks, and the exec'd checks: registered loop results whose item has
+    `name` and either `expect` (a word the output must contain) or `queue` (a Redis
+    list whose length is printed, at most queue_max). ok: no critical finding."""
     rows = compose_ps_rows(ps_stdout)
     checks = list(http_checks or [])
+    queues = {}
     for result in exec_results or []:
         item = result.get('item') or {}
         output = f"{result.get('stdout', '')}{result.get('stderr', '')}".strip()
         ok = result.get('rc') == 0 and item.get('expect', '') in output
-        checks.append({'name': item.get('name'), 'kind': 'exec', 'ok': ok, 'detail': output[-300:] or result.get('msg')})
+        detail = output[-300:] or result.get('msg')
+        if item.get('queue') and ok and output.isdigit():
+            queues[item['queue']] = int(output)
+            ok = int(output) <= queue_max
+            detail = f'{output} jobs waiting (at most {queue_max})'
+        checks.append({'name': item.get('name'), 'kind': 'exec', 'ok': ok, 'detail': detail})
     findings = compose_ps_findings(rows, services) + [
-        {'severity': 'critical', 'service': check['name'], 'problem': f'check failed: {check.get("detail")}'}
+        {'severity': 'critical', 'service': check['name'], 'problem': f'{check["name"]}: {check.get("detail")}'}
         for check in checks
         if not check.get('ok')
     ]
     return {
         'containers': rows,
         'checks': checks,
+        'queues': queues,
         'findings': findings,
         'ok': not any(f['severity'] == 'critical' for f in findings),
     }
+
+
+def compose_queue_probe(queue: str, redis_service: str) -> dict[str, Any]:
+    """The exec'd check that reads the length of a Redis list (F3's queue length)."""
+    return {'service': redis_service, 'name': f'queue {queue}', 'argv': ['redis-cli', 'LLEN', queue], 'queue': queue}
 
 
 def compose_service_name(name: str, services: dict[str, Any]) -> str:
@@ -212,6 +229,7 @@ class FilterModule:
             'compose_ps_findings': compose_ps_findings,
             'compose_status_summary': compose_status_summary,
             'compose_service_name': compose_service_name,
+            'compose_queue_probe': compose_queue_probe,
             'scale_steps': scale_steps,
             'rollback_decision': rollback_decision,
             'http_status_counts': http_status_counts,
