@@ -164,6 +164,40 @@ def rollback_decision(symptoms: dict[str, Any], thresholds: dict[str, Any] | Non
     }
 
 
+def deploy_target(history: list[dict[str, Any]], rollback: bool, wanted: str, mode: str) -> str:
+    """What to deploy: `wanted` (a git ref or an image VERSION), or with rollback and
+    nothing wanted, the newest good deploy before the current one (Q5, F6)."""
+    if wanted:
+        return str(wanted)
+    if not rollback:
+        raise AnsibleFilterError(f'nothing to deploy: give a {"git ref" if mode == "git" else "VERSION"}')
+    current = history[-1]['value'] if history else None
+    good = [entry['value'] for entry in history or [] if not entry.get('bad')]
+    earlier = [value for value in good if value != current]
+    if not earlier:
+        recorded = ', '.join(good) or 'none'
+        raise AnsibleFilterError(
+            f'no earlier good deploy is recorded (recorded: {recorded}); name the target: '
+            + ('-e ref=<commit> (git log --oneline lists them)' if mode == 'git' else '-e version=<VERSION>')
+        )
+    return earlier[-1]
+
+
+def deploy_history(
+    history: list[dict[str, Any]], value: str, at: str, rolled_back_from: str | None = None, keep: int = 20
+) -> list[dict[str, Any]]:
+    """The history of healthy deploys with `value` recorded as the newest (unchanged
+    when it already is, so that a re-run changes nothing). A rollback marks the deploy
+    it left as bad, so that the next rollback does not go back to it."""
+    history = [
+        {**entry, 'bad': True} if rolled_back_from and entry.get('value') == rolled_back_from else entry
+        for entry in history or []
+    ]
+    if history and history[-1].get('value') == value:
+        return history
+    return (history + [{'value': value, 'at': at}])[-keep:]
+
+
 def http_status_counts(log: str) -> dict[str, Any]:
     """Requests and 5xx responses in nginx access log lines (combined format)."""
     total = len(HTTP_ANY.findall(log or ''))
@@ -232,6 +266,8 @@ class FilterModule:
             'compose_queue_probe': compose_queue_probe,
             'scale_steps': scale_steps,
             'rollback_decision': rollback_decision,
+            'deploy_target': deploy_target,
+            'deploy_history': deploy_history,
             'http_status_counts': http_status_counts,
             'cert_days_left': cert_days_left,
             'check_findings': check_findings,
