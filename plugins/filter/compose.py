@@ -216,14 +216,28 @@ def cert_days_left(openssl_enddate: str, now: str | None = None) -> int:
     return (end - start).days
 
 
+def cert_days_from_result(result: dict[str, Any], now: str | None = None) -> int | None:
+    """Days left of a certificate from a registered `openssl x509 -enddate` result;
+    None when openssl could not read it."""
+    if result.get('rc') != 0:
+        return None
+    return cert_days_left(result.get('stdout', ''), now)
+
+
+def finding_line(finding: dict[str, Any]) -> str:
+    """One finding as a line: `critical tls: ... expires in 5 days`."""
+    return f"{finding.get('severity')} {finding.get('service')}: {finding.get('problem')}"
+
+
 def check_findings(facts: dict[str, Any], thresholds: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Findings of the daily/weekly check (Q9, Q10, F3) from the facts it gathered:
-    probes (health_probe checks: health URL, disk and memory against F3's thresholds),
-    queues {name: length}, certs {path: days},
+    status_findings (from compose_status: containers, health, queues), probes
+    (health_probe checks: disk and memory against F3's thresholds), certs {path: days
+    left, None when unreadable},
     git {dirty: [files], branch, behind}, http {requests, errors_5xx, ratio},
     log_errors {service: count}. Sorted critical first."""
     limits = {**CHECK_THRESHOLDS, **(thresholds or {})}
-    found: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = list(facts.get('status_findings') or [])
 
     def add(severity: str, area: str, problem: str) -> None:
         found.append({'severity': severity, 'service': area, 'problem': problem})
@@ -231,18 +245,17 @@ def check_findings(facts: dict[str, Any], thresholds: dict[str, Any] | None = No
     for check in facts.get('probes') or []:
         if not check.get('ok'):
             add('critical', check.get('kind', 'probe'), f'{check.get("name")}: {check.get("detail")}')
-    for queue, length in sorted((facts.get('queues') or {}).items()):
-        if length > limits['queue_length']:
-            add('critical', 'queue', f'queue {queue} holds {length} jobs (> {limits["queue_length"]})')
     for path, days in sorted((facts.get('certs') or {}).items()):
-        if days <= limits['cert_critical_days']:
+        if days is None:
+            add('critical', 'tls', f'{path} cannot be read as a certificate')
+        elif days <= limits['cert_critical_days']:
             add('critical', 'tls', f'{path} expires in {days} days (<= {limits["cert_critical_days"]})')
         elif days <= limits['cert_warning_days']:
             add('warning', 'tls', f'{path} expires in {days} days (<= {limits["cert_warning_days"]})')
     git = facts.get('git') or {}
     if git.get('dirty'):
         add('warning', 'git', f'uncommitted changes in the deployed code: {", ".join(git["dirty"][:10])}')
-    if git.get('behind'):
+    if str(git.get('behind') or 0) != '0':
         add('warning', 'git', f'deployed code is {git["behind"]} commit(s) behind {git.get("upstream", "origin")}')
     if git.get('branch') == 'HEAD':
         add('info', 'git', 'deployed code is a detached commit (a rollback?), not a branch')
@@ -270,5 +283,7 @@ class FilterModule:
             'deploy_history': deploy_history,
             'http_status_counts': http_status_counts,
             'cert_days_left': cert_days_left,
+            'cert_days_from_result': cert_days_from_result,
+            'finding_line': finding_line,
             'check_findings': check_findings,
         }
