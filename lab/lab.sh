@@ -55,7 +55,7 @@ stack_up() {
              || VERSION=v0.1.0 docker compose -f $file build -q app; } \
         && docker compose -f $file --env-file .env up -d --build --wait --quiet-pull" >/dev/null 2>&1 \
         || die "lab: the $stack stack did not come up healthy (see: docker compose -f $dir/$file ps on $STACK_HOST)"
-    docker exec -i "$postgres" psql -q -U "$user" -d "$db" < lab/stacks/seed.sql >/dev/null
+    docker exec -i -e PGOPTIONS="-c client_min_messages=warning" "$postgres" psql -q -U "$user" -d "$db" < lab/stacks/seed.sql >/dev/null
 }
 
 stacks_up() {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 from typing import Any
 
@@ -104,6 +105,11 @@ def compose_status_summary(
     }
 
 
+def compose_services_of(services: dict[str, Any], kind: str, negate: bool = False) -> list[str]:
+    """Names of the services of one kind (app, worker, data, proxy), or of all others."""
+    return [name for name, spec in services.items() if ((spec or {}).get('kind') == kind) != negate]
+
+
 def compose_queue_probe(queue: str, redis_service: str) -> dict[str, Any]:
     """The exec'd check that reads the length of a Redis list (F3's queue length)."""
     return {'service': redis_service, 'name': f'queue {queue}', 'argv': ['redis-cli', 'LLEN', queue], 'queue': queue}
@@ -118,8 +124,10 @@ def compose_service_name(name: str, services: dict[str, Any]) -> str:
     for service, spec in services.items():
         if (spec or {}).get('container') == name:
             return service
-    known = ', '.join(f'{s} ({(spec or {}).get("container")})' if (spec or {}).get('container') else s
-                      for s, spec in sorted(services.items()))
+    known = ', '.join(
+        f'{s} ({(spec or {}).get("container")})' if (spec or {}).get('container') else s
+        for s, spec in sorted(services.items())
+    )
     raise AnsibleFilterError(f'no compose service or container named {name!r}; known: {known}')
 
 
@@ -195,7 +203,7 @@ def deploy_history(
     ]
     if history and history[-1].get('value') == value:
         return history
-    return (history + [{'value': value, 'at': at}])[-keep:]
+    return [*history, {'value': value, 'at': at}][-keep:]
 
 
 def http_status_counts(log: str) -> dict[str, Any]:
@@ -206,14 +214,15 @@ def http_status_counts(log: str) -> dict[str, Any]:
 
 
 def cert_days_left(openssl_enddate: str, now: str | None = None) -> int:
-    """Whole days until `openssl x509 -enddate` (notAfter=Nov 27 07:00:00 2026 GMT)."""
+    """Days until `openssl x509 -enddate` (notAfter=Nov 27 07:00:00 2026 GMT), rounded
+    up: a certificate made with -days 5 "expires in 5 days" for its first day."""
     text = (openssl_enddate or '').strip().split('=', 1)[-1]
     try:
         end = datetime.datetime.strptime(text, '%b %d %H:%M:%S %Y %Z').replace(tzinfo=datetime.timezone.utc)
     except ValueError as err:
         raise AnsibleFilterError(f'cert_days_left: not an openssl end date: {openssl_enddate!r}') from err
     start = datetime.datetime.fromisoformat(now) if now else datetime.datetime.now(datetime.timezone.utc)
-    return (end - start).days
+    return math.ceil((end - start).total_seconds() / 86400)
 
 
 def cert_days_from_result(result: dict[str, Any], now: str | None = None) -> int | None:
@@ -277,6 +286,7 @@ class FilterModule:
             'compose_status_summary': compose_status_summary,
             'compose_service_name': compose_service_name,
             'compose_queue_probe': compose_queue_probe,
+            'compose_services_of': compose_services_of,
             'scale_steps': scale_steps,
             'rollback_decision': rollback_decision,
             'deploy_target': deploy_target,
