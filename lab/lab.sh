@@ -86,6 +86,10 @@ down() {
     # Containers made by the stacks, molecule or tests of this project carry the same label.
     docker ps -aq --filter label=sre.runbooks.lab | xargs -r docker rm -f >/dev/null
     docker volume ls -q --filter label=sre.runbooks.lab | xargs -r docker volume rm >/dev/null
+    local project
+    for project in qa_labs fragrance-ai; do  # the stacks' own default networks
+        docker network ls -q --filter "label=com.docker.compose.project=$project" | xargs -r docker network rm >/dev/null
+    done
     docker network ls -q --filter label=sre.runbooks.lab | xargs -r docker network rm >/dev/null
 }
 

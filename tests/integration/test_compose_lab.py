@@ -104,7 +104,7 @@ def test_scale_up_then_down_step_by_step(stacks):
     assert up.rc == 0, up.stdout.read()
     assert workers() == 3
     # Heartbeats of workers removed earlier live 5 s more: wait for them to lapse.
-    for _ in range(20):
+    for _attempt in range(20):
         if get(f'{FRAGRANCE_URL}/health')[1]['services']['workers']['llm'] == 3:
             break
         time.sleep(0.5)

@@ -45,7 +45,7 @@ class Redis:
             return self.reader.read(size + 2)[:-2].decode()
         if kind == b'*':
             size = int(rest)
-            return None if size < 0 else [self._read() for _ in range(size)]
+            return None if size < 0 else [self._read() for _item in range(size)]
         raise RuntimeError(f'unexpected reply {line!r}')
 
     def close(self):

@@ -181,9 +181,10 @@ def test_check_findings_rate_certificates_git_and_5xx():
     assert ('critical', '/le/a.pem expires in 5 days (<= 7)') in lines
     assert ('warning', '/le/b.pem expires in 20 days (<= 30)') in lines
     assert ('critical', '/le/d.pem cannot be read as a certificate') in lines
-    assert not any('/le/c.pem' in p for _, p in lines)
+    assert not any('/le/c.pem' in p for _severity, p in lines)
     assert ('warning', 'deployed code is 2 commit(s) behind origin/main') in lines
     assert ('warning', '2 of 100 responses were 5xx (2.0%)') in lines
     assert ('warning', '3 ERROR line(s) in the last log lines') in lines
-    assert [s for s, _ in lines] == sorted((s for s, _ in lines), key=['critical', 'warning', 'info'].index)
+    severities = [severity for severity, _problem in lines]
+    assert severities == sorted(severities, key=['critical', 'warning', 'info'].index)
     assert check_findings({'git': {'behind': '0'}}) == []
