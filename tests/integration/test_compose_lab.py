@@ -24,6 +24,10 @@ def docker(*args: str) -> str:
     return subprocess.run(['docker', *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def fragrance_sql(database: str, sql: str) -> str:
+    return docker('exec', 'fragrance-ai-postgres-1', 'psql', '-U', 'fragrance_user', '-d', database, '-Atc', sql)
+
+
 def project_ids(project: str) -> dict[str, str]:
     names = docker('ps', '--filter', f'label=com.docker.compose.project={project}', '--format', '{{.Names}} {{.ID}}')
     return dict(line.split() for line in names.splitlines())
@@ -156,17 +160,7 @@ def test_version_deploys_and_quick_rollback_by_version(stacks):
 def test_full_rollback_brings_a_dropped_table_back(stacks):
     backup = stacks.playbook('backup.yml', extravars={'sre_backup_hosts': FRAGRANCE, 'pg_backup_force': True})
     assert backup.rc == 0, backup.stdout.read()
-    docker(
-        'exec',
-        'fragrance-ai-postgres-1',
-        'psql',
-        '-U',
-        'fragrance_user',
-        '-d',
-        'fragrance_ai',
-        '-c',
-        'DROP TABLE items',
-    )
+    fragrance_sql('fragrance_ai', 'DROP TABLE items')
     assert get(f'{FRAGRANCE_URL}/api/items')[0] == 500
 
     runner = stacks.playbook(
@@ -179,17 +173,7 @@ def test_full_rollback_brings_a_dropped_table_back(stacks):
     assert decision['kind'] == 'full' and decision['investigate']
     assert get(f'{FRAGRANCE_URL}/api/items') == (200, {'items': 500})
     assert get(f'{FRAGRANCE_URL}/version')[1] == {'version': 'v0.1.0'}
-    kept = docker(
-        'exec',
-        'fragrance-ai-postgres-1',
-        'psql',
-        '-U',
-        'fragrance_user',
-        '-d',
-        'postgres',
-        '-Atc',
-        'SELECT datname FROM pg_database',
-    )
+    kept = fragrance_sql('postgres', 'SELECT datname FROM pg_database')
     assert any(name.startswith('fragrance_ai_broken_') for name in kept.splitlines())  # the evidence is kept
 
     back = stacks.playbook('redeploy.yml', extravars={'version': 'v0.2.0'}, cmdline=f'-l {FRAGRANCE}')
