@@ -42,6 +42,16 @@ def compose_ps_rows(stdout: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (row.get('Service', ''), row.get('Name', '')))
 
 
+def compose_scaled(ps_stdout: str) -> dict[str, int]:
+    """Services running more than one container: {service: count}. A plain `up -d`
+    would bring them back to the compose file's count; a deploy passes these on."""
+    counts: dict[str, int] = {}
+    for row in compose_ps_rows(ps_stdout):
+        if (row.get('State') or '').lower() == 'running':
+            counts[row.get('Service', '?')] = counts.get(row.get('Service', '?'), 0) + 1
+    return {service: count for service, count in counts.items() if count > 1}
+
+
 def compose_ps_findings(rows: list[dict[str, Any]], services: list[str]) -> list[dict[str, Any]]:
     """Runbook Q1: containers Restarting or Exited, unhealthy, and services with none."""
     findings = []
@@ -283,6 +293,7 @@ class FilterModule:
         return {
             'compose_ps_rows': compose_ps_rows,
             'compose_ps_findings': compose_ps_findings,
+            'compose_scaled': compose_scaled,
             'compose_status_summary': compose_status_summary,
             'compose_service_name': compose_service_name,
             'compose_queue_probe': compose_queue_probe,

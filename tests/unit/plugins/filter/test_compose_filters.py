@@ -15,6 +15,7 @@ from ansible_collections.sre.runbooks.plugins.filter.compose import (
     check_findings,
     compose_ps_findings,
     compose_ps_rows,
+    compose_scaled,
     compose_service_name,
     compose_status_summary,
     deploy_history,
@@ -188,3 +189,13 @@ def test_check_findings_rate_certificates_git_and_5xx():
     severities = [severity for severity, _problem in lines]
     assert severities == sorted(severities, key=['critical', 'warning', 'info'].index)
     assert check_findings({'git': {'behind': '0'}}) == []
+
+
+def test_scaled_services_are_those_with_more_than_one_running_container():
+    rows = [
+        {'Service': 'worker-llm', 'State': 'running'},
+        {'Service': 'worker-llm', 'State': 'running'},
+        {'Service': 'worker-llm', 'State': 'exited'},
+        {'Service': 'app', 'State': 'running'},
+    ]
+    assert compose_scaled('\n'.join(json.dumps(r) for r in rows)) == {'worker-llm': 2}
