@@ -9,7 +9,8 @@ A backup ``<dir>/<name>`` has ``<name>.sha256`` (sha256sum format) and
      "format": "custom" | "o4o_archive", "sha256": "...", "size": 123,
      "created_at": "2026-11-22T03:30:00+00:00", "duration_s": 1.2,
      "server_version": "15.18", "tables": {"public.users": 2000},
-     "validation": {"method": "pg_restore -l", "ok": true, "entries": 42}}
+     "validation": {"method": "pg_restore -l", "ok": true, "entries": 42},
+     "app_files": {".db-password": "<sha256>"}}   # o4o_archive with app files only
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def inspect_backup(
         size=manifest.get('size'),
         tables=manifest.get('tables') or {},
         server_version=manifest.get('server_version'),
+        app_files=manifest.get('app_files') or {},
     )
     info['path'] = os.path.join(directory, os.path.basename(str(manifest.get('file') or '')))
     problems = info['problems']
@@ -131,6 +133,25 @@ def pick_newest(backups: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, l
     return None, skipped
 
 
+def pick_clean(backups: list[dict[str, Any]], taken_before: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The newest usable backup of a newest-first list taken strictly before a moment
+    (when a compromise began), and why each newer one was passed over."""
+    limit = parse_time(taken_before)
+    skipped, older = [], []
+    for backup in backups:
+        try:
+            taken = parse_time(str(backup.get('created_at')))
+        except ValueError:
+            skipped.append(f"{backup['path']}: its time is unknown ({backup.get('created_at')!r})")
+            continue
+        if taken >= limit:
+            skipped.append(f"{backup['path']}: taken {taken.isoformat()}, not before {limit.isoformat()}")
+        else:
+            older.append(backup)
+    newest, unusable = pick_newest(older)
+    return newest, skipped + unusable
+
+
 def write_manifest(
     path: str,
     database: str,
@@ -142,6 +163,7 @@ def write_manifest(
     duration_s: float,
     created_at: datetime.datetime | None = None,
     sha256: str | None = None,
+    app_files: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write ``<path>.sha256`` and ``<path>.manifest.json`` for a finished backup file
     (``sha256``: the file's digest when the caller hashed it while writing it)."""
@@ -159,6 +181,8 @@ def write_manifest(
         'tables': tables,
         'validation': validation,
     }
+    if app_files:
+        manifest['app_files'] = app_files
     mode = os.stat(path).st_mode & 0o777
     for suffix, text in (
         (CHECKSUM_SUFFIX, f"{manifest['sha256']}  {manifest['file']}\n"),

@@ -27,6 +27,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils._backup import (
     MANIFEST_SUFFIX,
     list_backups,
     pick_newest,
+    sha256_of,
     write_manifest,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
@@ -86,10 +87,30 @@ def _dump_custom(target: Target, database: str, snapshot: str, path: str, compre
     return sink.digest.hexdigest()
 
 
+def app_file_digests(app_files_dir: str | None) -> dict[str, str]:
+    """sha256 of every file under app_files_dir, by its path relative to it."""
+    if not app_files_dir:
+        return {}
+    digests = {}
+    for root, _dirs, files in os.walk(app_files_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            digests[os.path.relpath(path, app_files_dir)] = sha256_of(path)
+    return dict(sorted(digests.items()))
+
+
 def _dump_o4o_archive(
-    target: Target, database: str, snapshot: str, path: str, *, compress: int, moment: datetime.datetime
+    target: Target,
+    database: str,
+    snapshot: str,
+    path: str,
+    *,
+    compress: int,
+    moment: datetime.datetime,
+    app_files_dir: str | None = None,
 ) -> None:
-    """db/o4o_db_<stamp>.sql.gz inside a tar.gz, as the O4O runbook's backups are laid out."""
+    """db/o4o_db_<stamp>.sql.gz inside a tar.gz, as the O4O runbook's backups are laid
+    out, and the app's files (those not in git: secrets, uploads) under app/."""
     member = f"db/o4o_db_{moment.strftime('%Y%m%d_%H%M%S')}.sql.gz"
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as work:
         sql_gz = os.path.join(work, 'dump.sql.gz')
@@ -99,6 +120,8 @@ def _dump_o4o_archive(
         # deflating compressed data again costs time and saves nothing.
         with tarfile.open(path, 'w:gz', compresslevel=0) as archive:
             archive.add(sql_gz, arcname=member)
+            if app_files_dir:
+                archive.add(app_files_dir, arcname='app')
 
 
 def validate_custom(target: Target, path: str, tables: dict[str, int]) -> dict[str, Any]:
@@ -116,9 +139,9 @@ def validate_custom(target: Target, path: str, tables: dict[str, int]) -> dict[s
     return {'method': 'pg_restore -l', 'ok': True, 'entries': len(entries)}
 
 
-def validate_o4o_archive(path: str, tables: dict[str, int]) -> dict[str, Any]:
-    """Read the archive and the gzip inside it to the end (CRCs checked), and find
-    a COPY block for every table and pg_dump's closing line."""
+def validate_o4o_archive(path: str, tables: dict[str, int], app_files: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read the archive and the gzip inside it to the end (CRCs checked), find a COPY
+    block for every table and pg_dump's closing line, and every app file it should hold."""
     try:
         with tarfile.open(path, 'r:gz') as archive:
             members = [m for m in archive.getmembers() if re.fullmatch(r'db/o4o_db_\d{8}_\d{6}\.sql\.gz', m.name)]
@@ -127,6 +150,10 @@ def validate_o4o_archive(path: str, tables: dict[str, int]) -> dict[str, Any]:
             extracted = archive.extractfile(members[0])
             if extracted is None:
                 raise BackupError(f'{members[0].name} in {path} is not a regular file')
+            names = {m.name for m in archive.getmembers() if m.isfile()}
+            lost = sorted(f'app/{name}' for name in app_files or {} if f'app/{name}' not in names)
+            if lost:
+                raise BackupError(f"archive lacks the app files {', '.join(lost)}")
             copies, complete = set(), False
             with gzip.open(io.BufferedReader(extracted), 'rt', encoding='utf-8', errors='replace') as sql:
                 for line in sql:
@@ -177,6 +204,7 @@ def take_backup(
     compress: int,
     mode: int,
     moment: datetime.datetime | None = None,
+    app_files_dir: str | None = None,
 ) -> dict[str, Any]:
     moment = moment or datetime.datetime.now(datetime.timezone.utc)
     final = os.path.join(backup_dir, backup_name(layout, prefix, moment))
@@ -191,13 +219,16 @@ def take_backup(
             session.execute('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
             snapshot = session.execute('SELECT pg_export_snapshot()')[0][0]
             tables = table_counts(session.execute(COUNT_ROWS_SQL))
+            app_files = app_file_digests(app_files_dir)
             if layout == 'o4o_archive':
-                _dump_o4o_archive(target, database, snapshot, partial, compress=compress, moment=moment)
+                _dump_o4o_archive(
+                    target, database, snapshot, partial, compress=compress, moment=moment, app_files_dir=app_files_dir
+                )
             else:
                 sha256 = _dump_custom(target, database, snapshot, partial, compress)
             session.execute('COMMIT')
         validation = (
-            validate_o4o_archive(partial, tables)
+            validate_o4o_archive(partial, tables, app_files)
             if layout == 'o4o_archive'
             else validate_custom(target, partial, tables)
         )
@@ -221,6 +252,7 @@ def take_backup(
         duration_s=time.monotonic() - started,
         created_at=moment,
         sha256=sha256,
+        app_files=app_files,
     ) | {'path': final}
 
 

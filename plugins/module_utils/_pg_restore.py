@@ -173,7 +173,13 @@ def _crash_point(step: str) -> None:
         os._exit(137)  # the test's stand-in for a killed process or a lost host
 
 
-def swap(target: Target, database: str, sha256: str, now: datetime.datetime | None = None) -> dict[str, Any]:
+def swap(
+    target: Target,
+    database: str,
+    sha256: str,
+    now: datetime.datetime | None = None,
+    allow_missing_live: bool = False,
+) -> dict[str, Any]:
     """Rename <db>_restore into place of <db>, crash-safely (see the module docstring)."""
     restore = f'{database}_restore'
     state = database_state(target, {'live': database, 'restore': restore})
@@ -186,12 +192,16 @@ def swap(target: Target, database: str, sha256: str, now: datetime.datetime | No
         return {'changed': False, 'broken': broken}
     if not rehearsal['exists'] or (rehearsal['marker'] or {}).get('sha256') != sha256:
         raise RestoreError(f'{restore} is not a verified rehearsal of this backup; run the rehearsal first')
-    if not live['exists']:
+    if not live['exists'] and not allow_missing_live:
         raise RestoreError(
             f'{database} does not exist; nothing to swap (check the name, or restore it '
             f'with pg_restore_allow_missing_live)'
         )
     plan = rehearsal['marker']
+    if not live['exists']:  # a new host: the rehearsal becomes the database, nothing is set aside
+        target.script('ALTER DATABASE :"restore" RENAME TO :"live";', {'live': database, 'restore': restore})
+        _finish(target, database, {**plan, 'broken': None})
+        return {'changed': True, 'resumed': False, 'broken': None}
     if plan.get('state') != 'swapping':
         stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime('%Y%m%dT%H%M%SZ')
         plan = {**plan, 'state': 'swapping', 'broken': f'{database}_broken_{stamp}'}
@@ -228,7 +238,7 @@ def _finish(target: Target, database: str, plan: dict[str, Any]) -> None:
     """Connections back on (both databases), then the marker that makes re-runs no-ops."""
     variables = {'live': database, 'broken': plan['broken']}
     target.script('ALTER DATABASE :"live" ALLOW_CONNECTIONS true;', variables)
-    if database_state(target, {'broken': plan['broken']})['broken']['exists']:
+    if plan['broken'] and database_state(target, {'broken': plan['broken']})['broken']['exists']:
         target.script('ALTER DATABASE :"broken" ALLOW_CONNECTIONS true;', variables)
     _crash_point('allow_connections')
     marker = {**plan, 'state': 'restored'}

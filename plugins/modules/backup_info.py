@@ -31,6 +31,13 @@ options:
     description: Recompute each backup's sha256.
     type: bool
     default: true
+  taken_before:
+    description:
+      - An ISO 8601 time (such as when a compromise began); RV(newest_usable) is then the
+        newest usable backup taken strictly before it, and RV(skipped_backups) says why each
+        newer backup was passed over (runbook O9, ransomware - the newest clean backup).
+      - A time without a zone is UTC.
+    type: str
 extends_documentation_fragment:
   - sre.runbooks.attributes.read_only
 seealso:
@@ -43,6 +50,13 @@ EXAMPLES = r"""
     backup_dir: /backup/o4o-platform
     database: o4o_platform
   register: __backups
+
+- name: Find the newest clean backup taken before a compromise began
+  sre.runbooks.backup_info:
+    backup_dir: /backup/o4o-platform
+    database: o4o_platform
+    taken_before: "2026-11-20T03:15:00+09:00"
+  register: __clean
 """
 
 RETURN = r"""
@@ -58,11 +72,11 @@ backups:
     age_minutes: {description: Minutes since it was taken., type: float, returned: when known}
     tables: {description: Row count per table when it was taken., type: dict, returned: when known}
 newest_usable:
-  description: The newest usable backup, or null.
+  description: The newest usable backup (taken before O(taken_before) when given), or null.
   returned: always
   type: dict
 skipped_backups:
-  description: Each unusable backup newer than it (all of them when none is usable), with why.
+  description: Each backup newer than it that was passed over (all of them when none is usable), with why.
   returned: always
   type: list
   elements: str
@@ -72,7 +86,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups, pick_newest
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups, pick_clean, pick_newest
 
 
 def main() -> None:
@@ -81,6 +95,7 @@ def main() -> None:
             backup_dir=dict(type='path', required=True),
             database=dict(type='str'),
             verify_checksum=dict(type='bool', default=True),
+            taken_before=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -94,7 +109,11 @@ def main() -> None:
             skipped_backups=[],
         )
     backups = list_backups(directory, module.params['database'], module.params['verify_checksum'])
-    newest, skipped = pick_newest(backups)
+    taken_before = module.params['taken_before']
+    try:
+        newest, skipped = pick_clean(backups, taken_before) if taken_before else pick_newest(backups)
+    except ValueError as err:
+        module.fail_json(msg=f'taken_before {taken_before!r} is not an ISO 8601 time: {err}')
     module.exit_json(changed=False, backups=backups, newest_usable=newest, skipped_backups=skipped)
 
 

@@ -49,6 +49,13 @@ options:
         file is about three times larger.
     type: int
     default: 1
+  app_files_dir:
+    description:
+      - Directory whose files go into the archive under C(app/) with O(layout=o4o_archive)
+        (the app's files that git does not hold, such as secrets and uploads); their
+        sha256 are recorded in the manifest and the archive is checked to hold them.
+      - The C(pg_backup) role stages the files listed in C(pg_backup_app_files) here.
+    type: path
   max_age_minutes:
     description: Do nothing when a verified backup younger than this exists; 0 always takes one.
     type: float
@@ -156,11 +163,14 @@ def main() -> None:
             keep=dict(type='int', default=7),
             max_age_days=dict(type='float', default=30),
             mode=dict(type='raw', default='0600'),
+            app_files_dir=dict(type='path'),
         ),
         supports_check_mode=True,
     )
     p = module.params
     directory, database = p['backup_dir'], p['database']
+    if p['app_files_dir'] and p['layout'] != 'o4o_archive':
+        module.fail_json(msg='app_files_dir needs layout=o4o_archive: a custom-format dump cannot carry files')
     if not os.path.isdir(directory):
         module.fail_json(
             msg=f'backup directory {directory} does not exist: create it (the pg_backup role does) or fix pg_backup_dir'
@@ -189,6 +199,7 @@ def main() -> None:
                 prefix=p['prefix'] or database,
                 compress=p['compress'],
                 mode=mode,
+                app_files_dir=p['app_files_dir'] if p['layout'] == 'o4o_archive' else None,
             )
         except BackupError as err:
             module.fail_json(msg=f'backup of {database} failed and nothing was kept: {err}', **result)

@@ -53,6 +53,14 @@ options:
     description: Parallel jobs of C(pg_restore) for custom-format backups on the host.
     type: int
     default: 2
+  allow_missing_live:
+    description:
+      - Restore also when O(database) does not exist (a new or rebuilt server, runbook O9
+        scenarios 2 and 3); the verified rehearsal is then renamed to O(database) and
+        nothing is set aside. Without it a missing database is taken for a wrong name.
+      - The rehearsal is owned by O(owner), or C(postgres) when that is not given.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -173,6 +181,7 @@ def main() -> None:
             required_tables=dict(type='list', elements='str', default=[]),
             owner=dict(type='str'),
             jobs=dict(type='int', default=2),
+            allow_missing_live=dict(type='bool', default=False),
         ),
         required_one_of=[('backup', 'backup_dir')],
         supports_check_mode=True,
@@ -194,7 +203,7 @@ def main() -> None:
                 **result,
             )
         if p['phase'] == 'rehearse':
-            if not live['exists'] and not done:
+            if not live['exists'] and not done and not p['allow_missing_live']:
                 module.fail_json(
                     msg=f'database {database} does not exist on this server; check the name (nothing was changed)',
                     **result,
@@ -212,7 +221,7 @@ def main() -> None:
                     msg=f"would restore {backup['path']} into {restore} and verify it",
                     **result,
                 )
-            owner = p['owner'] or database_owner(target, database)
+            owner = p['owner'] or (database_owner(target, database) if live['exists'] else 'postgres')
             rehearsed = rehearse(
                 target, database, backup, owner=owner, required_tables=p['required_tables'], jobs=p['jobs']
             )
@@ -225,16 +234,19 @@ def main() -> None:
         if module.check_mode:
             module.exit_json(
                 changed=True,
-                msg=f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}',
+                msg=f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}'
+                if live['exists']
+                else f'would rename {restore} to {database} (which does not exist yet)',
                 **result,
             )
-        swapped = swap(target, database, backup['sha256'])
+        swapped = swap(target, database, backup['sha256'], allow_missing_live=p['allow_missing_live'])
         module.exit_json(
             changed=swapped['changed'],
             broken=swapped['broken'],
             tables=backup.get('tables'),
             resumed=swapped.get('resumed', False),
-            msg=f"{database} now serves the restore of {backup['path']}; the old one is {swapped['broken']}",
+            msg=f"{database} now serves the restore of {backup['path']}; "
+            + (f"the old one is {swapped['broken']}" if swapped['broken'] else 'there was no old one'),
             **result,
         )
     except (RestoreError, PostgresError) as err:

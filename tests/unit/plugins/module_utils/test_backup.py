@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups, pick_clean
 from tests.support.backups import make_backup
 
 
@@ -82,3 +83,19 @@ def test_manifest_of_another_format_version_is_refused(tmp_path):
     [backup] = list_backups(str(tmp_path), 'o4o_platform')
     assert not backup['usable'] and 'format_version' in backup['problems'][0]
     assert path.exists()
+
+
+def test_clean_backup_is_the_newest_usable_one_before_the_compromise(tmp_path):
+    for name, minutes in (('o4o_platform_a.dump', 30), ('o4o_platform_b.dump', 20), ('o4o_platform_c.dump', 5)):
+        make_backup(tmp_path, name, minutes_ago=minutes)
+    flip_byte(tmp_path / 'o4o_platform_b.dump')  # the newest one before the compromise is damaged
+    compromised = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+    chosen, passed_over = pick_clean(list_backups(str(tmp_path), 'o4o_platform'), compromised.isoformat())
+    assert chosen['path'].endswith('o4o_platform_a.dump')
+    assert [line.split(':')[0].rsplit('/', 1)[1] for line in passed_over] == [
+        'o4o_platform_c.dump',
+        'o4o_platform_b.dump',
+    ]
+    assert 'not before' in passed_over[0] and 'sha256' in passed_over[1]
+    none, _passed = pick_clean(list_backups(str(tmp_path), 'o4o_platform'), '2001-01-01T00:00:00Z')
+    assert none is None
