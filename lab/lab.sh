@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Brings the lab up or down. `up` starts the hosts, installs the controller's lab SSH
 # key for user ubuntu, waits until SSH, PostgreSQL, pm2 and nginx answer, and brings
-# up the QA-Arena and Fragrance AI compose stacks on the compose host; `down` removes
-# the containers, the stacks' volumes and the network.
-# Usage: lab/lab.sh up|down|status
+# up the QA-Arena and Fragrance AI compose stacks on the compose host, which also serves
+# the O4O repository over git:// (the code host a rebuilt api host clones from);
+# `down` removes the containers, the stacks' volumes and the network.
+# Usage: lab/lab.sh up|down|status|reset <host>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 KEY="$LAB_DIR/ssh/id_ed25519"
 COMPOSE=(docker compose -f lab/compose.yml)
-HOSTS=(api web compose)
+HOSTS=(api web spare compose)
 STACK_HOST=sre-lab-compose
 
 wait_for() {  # wait_for <seconds> <description> <command...>
@@ -25,21 +26,33 @@ up() {
     step "Starting lab hosts: ${HOSTS[*]}"
     "${COMPOSE[@]}" up -d --quiet-pull >/dev/null 2>&1
     local host
-    for host in "${HOSTS[@]}"; do
-        wait_for 60 "systemd on $host" docker exec "sre-lab-$host" systemctl is-system-running
-        docker exec -i "sre-lab-$host" install -o ubuntu -g ubuntu -m 0600 /dev/stdin \
-            /home/ubuntu/.ssh/authorized_keys < "$KEY.pub"
-    done
+    for host in "${HOSTS[@]}"; do admit_controller "$host"; done
     wait_for 60 "the api-server health check" docker exec sre-lab-api \
         curl -fsS http://127.0.0.1:4000/api/health
     wait_for 30 "nginx on web" docker exec sre-lab-web curl -fsS http://127.0.0.1/api/health
-    for host in "${HOSTS[@]}"; do
-        wait_for 30 "SSH to $host" ssh -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no \
-            -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=2 \
-            "ubuntu@$(address "$host")" true
-    done
+    for host in "${HOSTS[@]}"; do wait_for_ssh "$host"; done
     stacks_up
-    step "Lab is up: api $(address api), web $(address web), compose $(address compose) (ssh key $KEY)"
+    serve_o4o_repo
+    step "Lab is up: api $(address api), web $(address web), spare $(address spare), compose $(address compose) (ssh key $KEY)"
+}
+
+admit_controller() {  # admit_controller <host>: wait for systemd, install the lab key
+    wait_for 60 "systemd on $1" docker exec "sre-lab-$1" systemctl is-system-running
+    docker exec -i "sre-lab-$1" install -o ubuntu -g ubuntu -m 0600 /dev/stdin \
+        /home/ubuntu/.ssh/authorized_keys < "$KEY.pub"
+}
+
+wait_for_ssh() {
+    wait_for 30 "SSH to $1" ssh -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=2 \
+        "ubuntu@$(address "$1")" true
+}
+
+reset() {  # reset <host>: a new container from the image (the spare back to bare)
+    step "Recreating lab host $1 from its image"
+    "${COMPOSE[@]}" up -d --force-recreate --no-deps --quiet-pull "$1" >/dev/null 2>&1
+    admit_controller "$1"
+    wait_for_ssh "$1"
 }
 
 on_stack_host() {  # on_stack_host <command...>: run as ubuntu in the compose host
@@ -76,6 +89,18 @@ stacks_up() {
     stack_up fragrance /home/ubuntu/fragrance-ai app docker-compose.production.yml fragrance-ai-postgres-1 fragrance_user fragrance_ai
 }
 
+serve_o4o_repo() {
+    step "Serving the O4O repository at git://$(address compose)/o4o-platform.git"
+    # The same commits and tags as the api host's checkout, as a bare repository.
+    docker exec -u ubuntu sre-lab-api git -C /home/ubuntu/o4o-platform bundle create - --all 2>/dev/null \
+        | on_stack_host sh -c 'rm -rf /srv/git/o4o-platform.git /tmp/o4o.bundle && cat > /tmp/o4o.bundle \
+            && git clone -q --bare /tmp/o4o.bundle /srv/git/o4o-platform.git && rm /tmp/o4o.bundle'
+    # shellcheck disable=SC2016  # expanded by the compose host's shell
+    on_stack_host sh -c '[ -f /tmp/git-daemon.pid ] && kill -0 "$(cat /tmp/git-daemon.pid)" 2>/dev/null \
+        || git daemon --detach --reuseaddr --export-all --base-path=/srv/git --pid-file=/tmp/git-daemon.pid /srv/git'
+    wait_for 10 "git daemon on compose" git ls-remote "git://$(address compose)/o4o-platform.git"
+}
+
 address() {
     docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "sre-lab-$1"
 }
@@ -99,5 +124,6 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     status) status ;;
-    *) die "usage: $0 up|down|status" ;;
+    reset) reset "${2:?usage: $0 reset <host>}" ;;
+    *) die "usage: $0 up|down|status|reset <host>" ;;
 esac
