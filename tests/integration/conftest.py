@@ -4,10 +4,12 @@ way AWX drives a job: real SSH to the api and web hosts, real services."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import ansible_runner
@@ -76,3 +78,13 @@ def task_results(runner: ansible_runner.Runner, task: str) -> dict[str, dict]:
         for event in runner.events
         if event['event'] in ('runner_on_ok', 'runner_on_failed') and event['event_data'].get('task') == task
     }
+
+
+API_THROUGH_NGINX = 'http://172.30.53.11/api/health'
+
+
+def api_health() -> dict:
+    """The O4O API's health, asked through the lab web host's nginx."""
+    request = urllib.request.Request(API_THROUGH_NGINX, headers={'Host': 'api.neture.co.kr'})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)

@@ -6,21 +6,11 @@ re-run on the healthy system that changes nothing."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
-from .conftest import task_results
+from .conftest import api_health, task_results
 
-API_THROUGH_NGINX = 'http://172.30.53.11/api/health'
 REPO = '/home/ubuntu/o4o-platform'
-
-
-def api_health() -> dict:
-    request = urllib.request.Request(API_THROUGH_NGINX, headers={'Host': 'api.neture.co.kr'})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
 
 
 def changed_per_host(runner) -> dict[str, int]:
