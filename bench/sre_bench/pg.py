@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from . import dataset
-from .common import API, lab, median, playbook, psql, say, timed_on_lab
+from .common import API, DATABASE_ONLY, lab, median, playbook, psql, say, timed_on_lab
 from .memory import PeakSampler, container_pid
 
 TABLES = ['public.accounts', 'public.orders', 'public.events', 'public.bench_writes']
@@ -25,7 +25,7 @@ def _role_backup(db: str, layout: str) -> float:
         'playbooks/backup.yml',
         *('-e', f'pg_backup_database={db}', '-e', f'pg_backup_dir=/backup/{db}/{layout}'),
         *('-e', f'pg_backup_layout={layout}', '-e', f'pg_backup_prefix={db}', '-e', 'pg_backup_force=true'),
-        *('-e', 'pg_backup_keep=1'),
+        *('-e', 'pg_backup_keep=1', '-e', DATABASE_ONLY),
     )
     return run['seconds']
 

@@ -14,7 +14,7 @@ import time
 import psycopg2
 
 from . import dataset
-from .common import lab_ssh, playbook, psql, say
+from .common import DATABASE_ONLY, lab_ssh, playbook, psql, say
 from .pg import TABLES
 
 PERIOD_S = 0.01
@@ -85,7 +85,8 @@ def measure(db: str = 'bench_100mb', scale: float = 0.1) -> dict:
     psql('TRUNCATE bench_writes; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO bench', database=db)
     backup_dir = f'/backup/{db}/swap'
     playbook('playbooks/backup.yml', '-e', f'pg_backup_database={db}', '-e', f'pg_backup_dir={backup_dir}',
-             '-e', 'pg_backup_layout=custom', '-e', 'pg_backup_force=true', '-e', 'pg_backup_keep=1')  # fmt: skip
+             '-e', 'pg_backup_layout=custom', '-e', 'pg_backup_force=true', '-e', 'pg_backup_keep=1',
+             '-e', DATABASE_ONLY)  # fmt: skip
     with tunnel() as port:
         dsn = f'host=127.0.0.1 port={port} dbname={db} user=bench password=bench'
         reader = Client(dsn, 'SELECT email FROM accounts WHERE id = 1')
