@@ -17,8 +17,8 @@ install_host_packages() {
     if [ ${#missing[@]} -gt 0 ]; then
         step "Installing Debian packages: ${missing[*]}"
         [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 0755 /usr/sbin/policy-rc.d; }
-        apt-get update -q >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+        apt-get -o Acquire::Retries=5 update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Retries=5 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
     fi
 }
 
@@ -36,7 +36,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     local opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$tmp/etc/sources.list.d"
                 -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$tmp/etc/preferences.d"
-                -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp/cache")
+                -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp/cache" -o Acquire::Retries=5)
     apt-get "${opts[@]}" update -q >/dev/null 2>&1
     (cd "$tmp" && apt-get "${opts[@]}" download docker-compose >/dev/null 2>&1)
     dpkg-deb -x "$tmp"/docker-compose_*.deb "$tmp/x"
