@@ -14,10 +14,21 @@ COMPOSE=(docker compose -f lab/compose.yml)
 HOSTS=(api web spare compose)
 STACK_HOST=sre-lab-compose
 
-wait_for() {  # wait_for <seconds> <description> <command...>
+wait_for() {  # wait_for <seconds> <description> <command...>; on a timeout, runs $ON_TIMEOUT
     local limit=$1 what=$2; shift 2
-    for _ in $(seq 1 "$limit"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+    local deadline=$((SECONDS + limit))
+    while [ "$SECONDS" -lt "$deadline" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+    [ -z "${ON_TIMEOUT:-}" ] || "$ON_TIMEOUT" >&2
     die "lab: $what did not come up within ${limit} s"
+}
+
+describe_api_host() {  # what a timed-out api-server check needs explained, read-only
+    echo "---- sre-lab-api: systemd, the units, pm2's log, the health answer ----"
+    docker exec sre-lab-api systemctl is-system-running || true
+    docker exec sre-lab-api systemctl --no-pager --lines=15 status postgresql@15-main pm2-ubuntu || true
+    docker exec sre-lab-api sh -c 'tail -n 20 /home/ubuntu/.pm2/pm2.log /home/ubuntu/.pm2/logs/*' || true
+    docker exec sre-lab-api curl -sS --max-time 5 http://127.0.0.1:4000/api/health || true
+    echo
 }
 
 up() {
@@ -27,8 +38,9 @@ up() {
     "${COMPOSE[@]}" up -d --quiet-pull >/dev/null 2>&1
     local host
     for host in "${HOSTS[@]}"; do admit_controller "$host"; done
-    wait_for 60 "the api-server health check" docker exec sre-lab-api \
-        curl -fsS http://127.0.0.1:4000/api/health
+    # 120 s: on a busy 2-core CI machine four systemd hosts boot at once.
+    ON_TIMEOUT=describe_api_host wait_for 120 "the api-server health check" \
+        docker exec sre-lab-api curl -fsS --max-time 5 http://127.0.0.1:4000/api/health
     wait_for 30 "nginx on web" docker exec sre-lab-web curl -fsS http://127.0.0.1/api/health
     for host in "${HOSTS[@]}"; do wait_for_ssh "$host"; done
     stacks_up
