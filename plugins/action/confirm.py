@@ -16,12 +16,26 @@ from ansible_collections.sre.runbooks.plugins.module_utils._audit import write_a
 
 display = Display()
 
+# Environments known to hold nothing of value. Anything else, a typo or no
+# sre_environment at all, counts as production: the guard fails closed.
+NON_PRODUCTION = frozenset({'lab', 'molecule', 'ci', 'test', 'testing', 'dev', 'development', 'staging', 'local'})
+
 ARGUMENT_SPEC = dict(
     target=dict(type='str', required=True),
     action=dict(type='str', required=True),
-    confirmation=dict(type='str', no_log=False),
+    confirmation=dict(type='raw', no_log=False),
     environment=dict(type='str'),
+    together_with=dict(type='list', elements='str', default=[]),
 )
+
+
+def confirmed_names(confirmation: Any) -> list[str]:
+    """The names the operator typed: a list, or one string of names joined by commas."""
+    if confirmation is None:
+        return []
+    if isinstance(confirmation, (list, tuple)):
+        return [str(name) for name in confirmation]
+    return str(confirmation).split(',')
 
 
 class ActionModule(ActionBase):
@@ -34,17 +48,22 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        environment = args['environment'] or task_vars.get('sre_environment') or 'unknown'
+        environment = args['environment'] or task_vars.get('sre_environment') or 'unset'
         confirmation = args['confirmation']
         if confirmation is None:
             confirmation = task_vars.get('sre_confirm')
         target, action = args['target'], args['action']
         result.update(changed=False, environment=environment, target=target, confirmed=False)
-        if environment != 'production':
+        if environment in NON_PRODUCTION:
             result.update(confirmed=True, msg=f'{environment}: no confirmation needed to {action} {target}')
             return result
-        how = f'-e sre_confirm={target} (the AWX survey field "confirm")'
-        if confirmation == target:
+        if environment != 'production':
+            display.warning(
+                f'sre_environment is {environment!r}, not one of {sorted(NON_PRODUCTION)}: treated as production'
+            )
+        names = ','.join(dict.fromkeys([*args['together_with'], target]))
+        how = f'-e sre_confirm={names} (the AWX survey field "confirm")'
+        if target in confirmed_names(confirmation):
             log = write_audit(
                 task_vars.get('sre_audit_log'),
                 'production_confirmed',

@@ -14,7 +14,10 @@ description:
   - On an inventory whose C(sre_environment) is V(production), passes only when the
     confirmation (C(sre_confirm), e.g. from an AWX survey) equals O(target) exactly;
     the confirmation is written to the audit log.
-  - Any other environment (the lab) passes without confirmation.
+  - An environment known to hold nothing of value (V(lab), V(molecule), V(ci), V(test),
+    V(testing), V(dev), V(development), V(staging), V(local)) passes without confirmation.
+  - Any other value, a typo, or no C(sre_environment) at all counts as production: the
+    guard fails closed.
   - In check mode an unconfirmed production run is not failed; it reports what the
     real run would need.
   - This module is implemented as an action plugin; the file documents it.
@@ -30,8 +33,16 @@ options:
     type: str
     required: true
   confirmation:
-    description: The operator's confirmation; defaults to the variable C(sre_confirm).
-    type: str
+    description:
+      - The operator's confirmation; defaults to the variable C(sre_confirm).
+      - A list of names, or one string of names joined by commas, for a run that needs
+        several (C(-e sre_confirm=api,o4o_platform) for a ransomware rebuild).
+    type: raw
+  together_with:
+    description: The other names this run needs confirmed, so that the message shows the whole C(sre_confirm).
+    type: list
+    elements: str
+    default: []
   environment:
     description: The inventory's environment; defaults to the variable C(sre_environment).
     type: str

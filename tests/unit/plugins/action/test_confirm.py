@@ -41,3 +41,17 @@ def test_production_with_confirmation_passes_and_is_audited(tmp_path):
 def test_check_mode_reports_what_would_need_confirming():
     rc, result = confirm('--check', sre_environment='production')
     assert rc == 0 and result['would_need_confirmation'] and not result['confirmed']
+
+
+@pytest.mark.parametrize('environment', [None, '', 'prod', 'Production', 'live'])
+def test_an_unknown_environment_counts_as_production(environment):
+    variables = {} if environment is None else {'sre_environment': environment}
+    rc, result = confirm(**variables)
+    assert rc != 0
+    assert 'refusing to swap the restored database into place of o4o_platform in production' in result['msg']
+
+
+@pytest.mark.parametrize('environment', ['lab', 'molecule', 'staging'])
+def test_known_non_production_environments_pass(environment):
+    rc, result = confirm(sre_environment=environment)
+    assert rc == 0 and result['confirmed']
