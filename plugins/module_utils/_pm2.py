@@ -4,6 +4,10 @@
 State comes from ``pm2 jlist``. Every pm2 command starts a daemon when none runs, so
 reads first look at ``$PM2_HOME/pm2.pid``: a read never spawns an empty daemon that
 would then hide the saved process list from ``pm2 resurrect``.
+
+A daemon that dies while a command runs (``pm2 kill``, the OOM killer) is noticed by
+its pid: :func:`converge` brings the saved list back with ``pm2 resurrect`` and plans
+again, once, so the app ends online or the task fails saying what happened.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ RunCommand = Callable[..., 'tuple[int, str, str]']
 
 class Pm2Error(RuntimeError):
     """pm2 failed or an app did not reach the wanted state."""
+
+
+class DaemonLost(Pm2Error):
+    """The pm2 daemon stopped (or was replaced by an empty one) during a command."""
 
 
 def parse_jlist(stdout: str) -> list[dict[str, Any]]:
@@ -46,6 +54,7 @@ def summarize(raw: dict[str, Any], now: float | None = None) -> dict[str, Any]:
         'restarts': env.get('restart_time', 0),
         'unstable_restarts': env.get('unstable_restarts', 0),
         'uptime_seconds': round(max(0.0, now - started / 1000), 1) if status == 'online' and started else 0.0,
+        'started_at': round(started / 1000, 3) if started else None,
         'cwd': env.get('pm_cwd'),
         'script': env.get('pm_exec_path'),
         'error_log': env.get('pm_err_log_path'),
@@ -53,17 +62,24 @@ def summarize(raw: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     }
 
 
-def daemon_running(home: str) -> bool:
-    """Whether the pm2 daemon of a PM2_HOME runs: its pid file names a live process
-    (one owned by another user counts; reading as root or as the app user both work)."""
+def daemon_pid(home: str) -> int | None:
+    """The pid of the pm2 daemon of a PM2_HOME when it runs: its pid file names a live
+    process (one owned by another user counts; reading as root or as the app user both
+    work), else None."""
     try:
         with open(os.path.join(home, 'pm2.pid'), encoding='ascii') as handle:
-            os.kill(int(handle.read().strip()), 0)
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
     except PermissionError:
-        return True
+        return pid
     except (OSError, ValueError):
-        return False
-    return True
+        return None
+    return pid
+
+
+def daemon_running(home: str) -> bool:
+    """Whether the pm2 daemon of a PM2_HOME runs."""
+    return daemon_pid(home) is not None
 
 
 def default_home() -> str:
@@ -96,6 +112,9 @@ class Pm2:
     def daemon_running(self) -> bool:
         return daemon_running(self.home)
 
+    def daemon_pid(self) -> int | None:
+        return daemon_pid(self.home)
+
     def run(self, *args: str, cwd: str | None = None) -> str:
         rc, out, err = self.run_command(
             [self.binary, *args], cwd=cwd, environ_update={'PM2_HOME': self.home}, check_rc=False
@@ -119,6 +138,8 @@ class Pm2:
         while time.monotonic() < deadline:
             if app and app['status'] == 'online' and app['uptime_seconds'] >= min_uptime:
                 return app
+            if not self.daemon_running():
+                raise DaemonLost(f'the pm2 daemon of {self.home} stopped while {name} was starting')
             time.sleep(0.5)
             app = self.app(name)
         state = 'missing' if app is None else f"{app['status']}, {app['restarts']} restarts"
@@ -132,6 +153,55 @@ class Pm2:
     def unknown(self, name: str) -> Pm2Error:
         known = ', '.join(app['name'] for app in self.apps()) or 'none'
         return Pm2Error(f'pm2 ({self.home}) has no app named {name} (its apps: {known})')
+
+
+Planner = Callable[['dict[str, Any] | None'], 'list[list[str]]']
+
+
+def converge(
+    pm2: Pm2,
+    name: str,
+    commands: list[list[str]],
+    replan: Planner,
+    *,
+    wait: bool,
+    min_uptime: float,
+    timeout: float,
+    cwd: str | None = None,
+) -> tuple[dict[str, Any] | None, list[list[str]]]:
+    """Run the planned commands and, for a start or restart, wait until the app stays
+    online. When the daemon dies meanwhile (its pid is gone or another one runs: the
+    pm2 client spawned an empty daemon), bring the saved list back with ``pm2
+    resurrect``, plan again from what then runs, and try once more. Returns the app and
+    every command run."""
+    done: list[list[str]] = []
+    for attempt in (1, 2):
+        pid = pm2.daemon_pid()
+        try:
+            for command in commands:
+                if command[0] in ('start', 'restart', 'stop', 'delete'):
+                    pm2.run(*command, cwd=cwd if command[0] == 'start' else None)
+                    done.append(command)
+            app = pm2.wait_online(name, min_uptime, timeout) if wait else pm2.app(name)
+            return app, done
+        except Pm2Error as err:
+            if pid is None or pm2.daemon_pid() == pid:
+                raise
+            if attempt == 2:
+                raise DaemonLost(
+                    f'the pm2 daemon of {pm2.home} died twice while acting on {name} ({err}); '
+                    f'find what kills it (journalctl, dmesg for the OOM killer, pm2.log) and run again'
+                ) from err
+        pm2.run('resurrect')
+        done.append(['resurrect'])
+        try:
+            commands = replan(pm2.app(name))
+        except Pm2Error as err:
+            raise DaemonLost(
+                f'the pm2 daemon of {pm2.home} died while acting on {name}, and its saved list '
+                f'(dump.pm2) did not bring {name} back: {err}'
+            ) from err
+    raise AssertionError('unreachable')
 
 
 def pm2_argument_spec() -> dict[str, dict[str, Any]]:

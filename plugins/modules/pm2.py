@@ -18,6 +18,10 @@ description:
     app's error log.
   - When the pm2 daemon of O(pm2_home) is not running, the saved process list is brought
     back with C(pm2 resurrect) first (what the C(pm2-<user>) systemd unit does at boot).
+  - When the daemon dies while a command runs or while the app starts (C(pm2 kill), the
+    OOM killer), the saved list is brought back with C(pm2 resurrect), the commands are
+    planned again from what then runs, and tried once more; a second death, or a saved
+    list without the app, fails the task saying so. A re-run is always safe.
   - Run it as the app's user (C(become_user)); O(pm2_home) selects that user's daemon.
   - No community collection ships a pm2 module, hence this one.
 author:
@@ -85,9 +89,9 @@ app:
   description: The app after the action, as in C(pm2 list); null when absent.
   returned: always
   type: dict
-  sample: {name: api-server, status: online, pid: 4242, restarts: 1, uptime_seconds: 3.5}
+  sample: {name: api-server, status: online, pid: 4242, restarts: 1, uptime_seconds: 3.5, started_at: 1767000000.5}
 actions:
-  description: The pm2 commands run (or that would run in check mode).
+  description: The pm2 commands run (or that would run in check mode), with C(resurrect) when the daemon was lost.
   returned: always
   type: list
   elements: str
@@ -98,7 +102,13 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error, pm2_argument_spec, pm2_from_params
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import (
+    Pm2,
+    Pm2Error,
+    converge,
+    pm2_argument_spec,
+    pm2_from_params,
+)
 
 
 def plan(pm2: Pm2, state: str, app: dict | None, name: str, ecosystem: str | None) -> list[list[str]]:
@@ -158,14 +168,21 @@ def main() -> None:
         if module.check_mode:
             result['diff']['after'] = f"{name}: {'online' if state == 'restarted' else state}\n"
             module.exit_json(app=before, msg=f"would run: {', '.join(actions) or 'nothing'}", **result)
-        for command in commands:
-            if command[0] in ('start', 'restart', 'stop', 'delete'):
-                pm2.run(*command, cwd=os.path.dirname(ecosystem) if command[0] == 'start' else None)
-        app = pm2.app(name)
-        if state in ('online', 'restarted'):
-            app = pm2.wait_online(name, p['min_uptime'], p['timeout'])
-        if ['save'] in commands:
+        app, done = converge(
+            pm2,
+            name,
+            [command for command in commands if command[0] != 'save'],
+            lambda now: plan(pm2, state, now, name, ecosystem),
+            wait=state in ('online', 'restarted'),
+            min_uptime=p['min_uptime'],
+            timeout=p['timeout'],
+            cwd=os.path.dirname(ecosystem) if ecosystem else None,
+        )
+        ran = [command for command in commands if command == ['resurrect']] + done
+        if ran and p['save']:
             pm2.run('save')
+            ran.append(['save'])
+        result.update(changed=bool(ran), actions=[' '.join(command) for command in ran])
     except Pm2Error as err:
         module.fail_json(msg=f'{err}.')
     result['diff']['after'] = f'{name}: {_status(app)}\n'

@@ -12,7 +12,9 @@ short_description: Read the apps of one user's pm2 daemon without starting one
 version_added: 0.1.0
 description:
   - Reports whether the pm2 daemon of O(pm2_home) runs and, when it does, each app as in
-    C(pm2 list) (status, pid, restarts, uptime, memory, error log).
+    C(pm2 list) (status, pid, restarts, uptime, memory, error log), and when each was
+    last started (RV(app.started_at), epoch seconds), which tells whether it runs the
+    latest build.
   - Never starts a daemon (every pm2 command would), so reading a host whose daemon
     died does not replace its saved process list with an empty one.
 author:
@@ -52,7 +54,7 @@ app:
   description: The app named O(name), or null.
   returned: when O(name) is given
   type: dict
-  sample: {name: api-server, status: online, pid: 4242, restarts: 0, uptime_seconds: 81.2}
+  sample: {name: api-server, status: online, pid: 4242, restarts: 0, uptime_seconds: 81.2, started_at: 1767000000.5}
 """
 
 

@@ -1,14 +1,29 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""pm2 state reading and the commands the pm2 module plans for each state."""
+"""pm2 state reading, the commands the pm2 module plans for each state, and the
+module against a real pm2 daemon, including one that dies during a restart."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import Pm2, Pm2Error, parse_jlist, summarize
+from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import (
+    DaemonLost,
+    Pm2,
+    Pm2Error,
+    converge,
+    parse_jlist,
+    summarize,
+)
 from ansible_collections.sre.runbooks.plugins.modules.pm2 import plan
+from tests.support.adhoc import run_adhoc
 
 RAW = {
     'name': 'api-server',
@@ -39,6 +54,7 @@ def test_summary_carries_what_pm2_list_shows():
         'restarts': 2,
         'unstable_restarts': 0,
         'uptime_seconds': 10.0,
+        'started_at': 1000.0,
         'cwd': None,
         'script': None,
         'error_log': '/x.log',
@@ -85,3 +101,139 @@ def test_an_unknown_app_names_the_known_ones(state):
     pm2 = FakePm2([{'name': 'worker', 'status': 'online'}])
     with pytest.raises(Pm2Error, match=r'no app named api-servr \(its apps: worker\)'):
         plan(pm2, state, None, 'api-servr', None)
+
+
+# ---------------------------------------------------------------------------------
+# Against a real pm2 daemon (pm2 5.4.3 from npm, as provision_node_app installs it),
+# with a private PM2_HOME: a dead daemon mid-command, recovered or reported.
+
+ROOT = Path(__file__).resolve().parents[4]
+PM2_VERSION = '5.4.3'
+
+
+@pytest.fixture(scope='session')
+def pm2_bin() -> str:
+    """pm2 from PATH, else from .cache/pm2 (installed there with npm on first use)."""
+    found = shutil.which('pm2')
+    if found:
+        return found
+    prefix = ROOT / '.cache' / 'pm2'
+    binary = prefix / 'node_modules' / '.bin' / 'pm2'
+    if not binary.exists():
+        npm = shutil.which('npm')
+        if not npm or not shutil.which('node'):
+            pytest.skip('pm2 tests need Node.js and npm (scripts/setup.sh host installs them)')
+        subprocess.run(
+            [npm, 'install', '--prefix', str(prefix), '--no-audit', '--no-fund', f'pm2@{PM2_VERSION}'],
+            check=True,
+            capture_output=True,
+        )
+    return str(binary)
+
+
+def real_run(argv: list[str], cwd: str | None = None, environ_update: dict | None = None, check_rc: bool = False):
+    """What AnsibleModule.run_command does, for Pm2 outside a module."""
+    proc = subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(environ_update or {})}, check=False
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def app(tmp_path, pm2_bin):
+    """A one-file HTTP app and an empty PM2_HOME; the daemon is killed afterwards."""
+    home, appdir = tmp_path / 'pm2', tmp_path / 'app'
+    appdir.mkdir()
+    (appdir / 'server.js').write_text(
+        "require('http').createServer((q, r) => r.end('ok\\n')).listen(0, '127.0.0.1');\n"
+    )
+    (appdir / 'ecosystem.config.js').write_text(
+        "module.exports = { apps: [{ name: 'demo', script: 'server.js', cwd: __dirname }] };\n"
+    )
+    pm2 = Pm2(pm2_bin, str(home), real_run)
+    yield pm2, str(appdir / 'ecosystem.config.js')
+    real_run([pm2_bin, 'kill'], environ_update={'PM2_HOME': str(home)})
+
+
+def module(pm2: Pm2, ecosystem: str, state: str, *extra: str) -> tuple[int, dict]:
+    args = {'name': 'demo', 'state': state, 'ecosystem': ecosystem, 'pm2_home': pm2.home, 'executable': pm2.binary}
+    return run_adhoc('sre.runbooks.pm2', {**args, 'min_uptime': 1, 'timeout': 20}, *extra)
+
+
+def test_online_is_checked_applied_then_idempotent(app):
+    pm2, ecosystem = app
+    rc, result = module(pm2, ecosystem, 'online', '--check')
+    assert rc == 0 and result['changed'] and not pm2.daemon_running(), result
+    rc, result = module(pm2, ecosystem, 'online')
+    assert rc == 0 and result['changed'] and result['app']['status'] == 'online', result
+    assert result['app']['started_at'] <= time.time()
+    for extra in (('--check',), ()):
+        rc, result = module(pm2, ecosystem, 'online', *extra)
+        assert rc == 0 and not result['changed'], result
+
+
+def killing_daemon(pm2: Pm2, when: str):
+    """A run_command that kills the daemon on the first `pm2 restart`: `before` it
+    runs (kill -9, as the OOM killer does), or `during` it (pm2 kill alongside)."""
+    fired = []
+
+    def run(argv, **kwargs):
+        if argv[1:2] == ['restart'] and not fired:
+            fired.append(argv)
+            if when == 'before':
+                os.kill(pm2.daemon_pid(), signal.SIGKILL)
+            else:
+                killer = subprocess.Popen([pm2.binary, 'kill'], env={**os.environ, 'PM2_HOME': pm2.home})
+                try:
+                    return real_run(argv, **kwargs)
+                finally:
+                    killer.wait(30)
+        return real_run(argv, **kwargs)
+
+    return run, fired
+
+
+@pytest.mark.parametrize('when', ['before', 'during'])
+def test_a_daemon_killed_at_restart_is_resurrected_and_the_app_restarted(app, when):
+    pm2, ecosystem = app
+    assert module(pm2, ecosystem, 'online')[0] == 0
+    run, fired = killing_daemon(pm2, when)
+    faulty = Pm2(pm2.binary, pm2.home, run)
+    first = faulty.app('demo')
+    app_after, done = converge(
+        faulty,
+        'demo',
+        plan(faulty, 'restarted', first, 'demo', ecosystem),
+        lambda now: plan(faulty, 'restarted', now, 'demo', ecosystem),
+        wait=True,
+        min_uptime=1,
+        timeout=20,
+        cwd=os.path.dirname(ecosystem),
+    )
+    assert fired, 'the fault was not injected'
+    assert app_after['status'] == 'online' and app_after['pid'] != first['pid']
+    assert ['resurrect'] in done or when == 'during', done
+    rc, again = module(pm2, ecosystem, 'online')
+    assert rc == 0 and not again['changed'], again
+
+
+def test_a_daemon_lost_with_no_saved_app_fails_saying_so(app):
+    pm2, ecosystem = app
+    assert module(pm2, ecosystem, 'online')[0] == 0
+    real_run([pm2.binary, 'delete', 'demo'], environ_update={'PM2_HOME': pm2.home})
+    real_run([pm2.binary, 'save', '--force'], environ_update={'PM2_HOME': pm2.home})
+    real_run([pm2.binary, 'start', ecosystem], cwd=os.path.dirname(ecosystem), environ_update={'PM2_HOME': pm2.home})
+    run, _fired = killing_daemon(pm2, 'before')
+    faulty = Pm2(pm2.binary, pm2.home, run)
+    with pytest.raises(DaemonLost, match=r'died while acting on demo.*dump\.pm2.*no app named demo'):
+        converge(
+            faulty,
+            'demo',
+            [['restart', 'demo']],
+            lambda now: plan(faulty, 'restarted', now, 'demo', None),
+            wait=True,
+            min_uptime=1,
+            timeout=20,
+        )
+    rc, result = module(pm2, ecosystem, 'online')
+    assert rc == 0 and result['changed'] and result['app']['status'] == 'online', result
