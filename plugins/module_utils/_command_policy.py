@@ -10,7 +10,9 @@ extended per inventory through the ``sre_safety_policy`` variable).
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +20,10 @@ from typing import Any
 from ansible_collections.sre.runbooks.plugins.module_utils._shell_words import (
     Command,
     ParseError,
+    Stdin,
     argv_commands,
     docker_subcommand,
+    parse_options,
     simple_commands,
 )
 
@@ -34,6 +38,10 @@ DEFAULT_POLICY: dict[str, Any] = {
         'pgdata_destroy',
         'pgdata_init',
         'drop_live_database',
+        'drop_schema',
+        'truncate_live_tables',
+        'mongo_drop_collection',
+        'database_shell_script',
         'pg_restore_clean',
         'restore_into_live_database',
         'mongorestore_drop',
@@ -41,6 +49,7 @@ DEFAULT_POLICY: dict[str, Any] = {
         'k8s_delete_namespace',
         'k8s_delete_pvc',
         'redis_flush',
+        'dynamic_command_name',
     ],
     # PostgreSQL data directories (and everything below them).
     'postgres_data_dirs': ['/var/lib/postgresql', '/var/lib/pgsql', '/var/lib/postgresql/data', '$PGDATA', '${PGDATA}'],
@@ -70,9 +79,76 @@ PG_TOOLS = {
 MONGO_TOOLS = {'mongo', 'mongosh', 'mongodump', 'mongorestore', 'mongoexport', 'mongoimport'}
 SECRET_VARIABLES = {'PGPASSWORD', 'MYSQL_PWD', 'REDISCLI_AUTH', 'MONGO_PASSWORD', 'SSHPASS'}
 CREDENTIAL_URI = re.compile(r'[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@', re.IGNORECASE)
-DROP_DATABASE = re.compile(
-    r'\bDROP\s+DATABASE\s+(?:IF\s+EXISTS\s+)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)', re.IGNORECASE
+# A name in SQL: quoted, or any word up to a space, ';' or '(' (``$DB``, ``:db`` are names
+# only known at run time, hence never scratch).
+SQL_NAME = r'("(?:[^"]|"")+"|`[^`]+`|[^\s;(]+)'
+DROP_DATABASE = re.compile(r'\bDROP\s+DATABASE\s+(?:IF\s+EXISTS\s+)?' + SQL_NAME, re.IGNORECASE)
+DROP_SCHEMA = re.compile(r'\bDROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?([^;]*)', re.IGNORECASE)
+DROP_OWNED = re.compile(r'\bDROP\s+OWNED\b', re.IGNORECASE)
+TRUNCATE = re.compile(r'\bTRUNCATE\b', re.IGNORECASE)
+SQL_COMMENT = re.compile(r'/\*.*?\*/|--[^\n]*', re.DOTALL)
+PSQL_INCLUDE = re.compile(r'\\(?:i|ir|include|include_relative)\s+(\S+)')
+PSQL_CONNECT = re.compile(r'\\(?:c|connect)\b')
+MYSQL_SOURCE = re.compile(r'(?:^|;)\s*(?:source|\\\.)\s+(\S+)', re.IGNORECASE | re.MULTILINE)
+MONGO_SIBLING_DROP = re.compile(r'getSiblingDB\(\s*[\'"]([^\'"]+)[\'"]\s*\)\s*\.\s*dropDatabase\s*\(')
+MONGO_USE = re.compile(r'\buse\s+([A-Za-z0-9_.$-]+)')
+MONGO_COLLECTION_DROP = re.compile(
+    r'\.\s*drop\s*\(|\bdropCollection\b|\.\s*(?:deleteMany|remove)\s*\(\s*\{\s*\}\s*\)', re.IGNORECASE
 )
+MONGO_LOAD = re.compile(r'\bload\s*\(\s*[\'"]([^\'"]+)')
+DATABASE_SHELLS = {'psql', 'mysql', 'mariadb', 'mongo', 'mongosh', 'redis-cli'}
+PSQL_OPTIONS = {
+    '-c',
+    '--command',
+    '-d',
+    '--dbname',
+    '-f',
+    '--file',
+    '-h',
+    '--host',
+    '-p',
+    '--port',
+    '-U',
+    '--username',
+    '-v',
+    '--set',
+    '--variable',
+    '-o',
+    '--output',
+    '-L',
+    '--log-file',
+    '-P',
+    '--pset',
+    '-R',
+    '--record-separator',
+    '-F',
+    '--field-separator',
+    '-T',
+    '--table-attr',
+}
+MYSQL_OPTIONS = {
+    '-u',
+    '--user',
+    '-h',
+    '--host',
+    '-P',
+    '--port',
+    '-D',
+    '--database',
+    '-e',
+    '--execute',
+    '-S',
+    '--socket',
+}
+MYSQL_OPTIONS |= {'--defaults-file', '--defaults-extra-file', '--login-path'}
+MONGO_OPTIONS = {'--host', '--port', '-u', '--username', '--authenticationDatabase', '--authenticationMechanism'}
+MONGO_OPTIONS |= {'--eval', '-f', '--file', '--tlsCAFile', '--tlsCertificateKeyFile', '--apiVersion'}
+REDIS_OPTIONS = {'-h', '-p', '-a', '-u', '-n', '-s', '-r', '-i', '-d', '-D', '--user', '--pass', '--askpass'}
+REDIS_OPTIONS |= {'--sni', '--cacert', '--cacertdir', '--cert', '--key'}
+# Names of PostgreSQL data directories and of what is inside one: a relative path with
+# one of these, in a directory the policy cannot know, may be a data directory.
+DATA_DIR_NAMES = {'postgresql', 'pgsql', 'pgdata', 'data', 'main', 'base', 'global', 'pg_wal', 'pg_xlog', 'pg_tblspc'}
+DATA_DIR_NAMES |= {'PG_VERSION'}
 PG_RESTORE_VALUE = set('dfFIjLnNPSTtUhp')
 PSQL_VALUE = set('cdfhpUvoLPRTF')
 
@@ -134,8 +210,10 @@ def _positionals(argv: list[str], with_value: set[str]) -> list[str]:
     return words
 
 
-def is_scratch(database: str, policy: dict[str, Any]) -> bool:
-    name = database.strip('"').replace('""', '"')
+def is_scratch(database: str | None, policy: dict[str, Any]) -> bool:
+    if not database:
+        return False
+    name = database.strip('"`').replace('""', '"')
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in policy['scratch_databases'])
 
 
@@ -147,6 +225,48 @@ def _under(path: str, roots: list[str]) -> bool:
         or (any(ch in clean for ch in '*?[') and fnmatch.fnmatchcase(root, clean))
         for root in roots
     )
+
+
+def _contains_root(path: str, roots: list[str]) -> bool:
+    """path is a directory above a data directory (``rm -rf /var/lib``, ``mv /var /x``)."""
+    clean = path.rstrip('/') or '/'
+    return any(root.startswith('/') and (clean == '/' or root.startswith(clean + '/')) for root in roots)
+
+
+def _resolve(path: str, cwd: str | None) -> tuple[str, bool]:
+    """(path joined to the directory the command line changed to, whether it is known)."""
+    joined = path if path.startswith(('/', '$', '~')) or not cwd else f'{cwd}/{path}'
+    clean = posixpath.normpath(joined)
+    return clean, clean.startswith('/')
+
+
+def _data_dir_danger(path: str, cwd: str | None, roots: list[str]) -> str | None:
+    resolved, known = _resolve(path, cwd)
+    if _under(resolved, roots):
+        return f'{resolved} is (in) a PostgreSQL data directory'
+    if known and _contains_root(resolved, roots):
+        return f'{resolved} contains a PostgreSQL data directory'
+    if known:
+        return None
+    names = DATA_DIR_NAMES | {posixpath.basename(root.rstrip('/')) for root in roots}
+    parts = [part for part in resolved.split('/') if part and not part.startswith(('$', '~'))]
+    if not parts or parts == ['.'] or any(part == '..' for part in parts):
+        return f'{path} is a directory that is only known at run time'
+    matched = [part for part in parts if any(fnmatch.fnmatchcase(name, part) for name in names)]
+    if matched:
+        return f'{path} in a directory only known at run time may be a PostgreSQL data directory ({matched[0]})'
+    return None
+
+
+def _find_roots(args: list[str]) -> list[str]:
+    roots = []
+    for word in args:
+        if word in ('-H', '-L', '-P') and not roots:
+            continue
+        if word.startswith(('-', '(', '!', ')')):
+            break
+        roots.append(word)
+    return roots or ['.']
 
 
 # --- docker -----------------------------------------------------------------------
@@ -183,31 +303,113 @@ def rule_docker(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str,
 def rule_pgdata(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     roots = policy['postgres_data_dirs']
     name, args = command.name, command.argv[1:]
-    paths = [word for word in args if not word.startswith('-')]
-    if name in ('rm', 'rmdir', 'shred', 'unlink', 'mv') and any(_under(path, roots) for path in paths):
-        yield 'pgdata_destroy', 'deletes or moves a PostgreSQL data directory (runbook Q11)'
-    if name == 'find' and paths and _under(paths[0], roots) and ('-delete' in args or '-exec' in args):
-        yield 'pgdata_destroy', 'deletes files in a PostgreSQL data directory (runbook Q11)'
+    if name in ('rm', 'rmdir', 'shred', 'unlink', 'mv'):
+        _options, paths = parse_options(command.argv, 1, {'-t', '--target-directory', '-S', '--suffix'})
+        paths += [value for option, value in _options if option in ('-t', '--target-directory') and value]
+        for path in paths:
+            danger = _data_dir_danger(path, command.cwd, roots)
+            if danger:
+                yield 'pgdata_destroy', f'deletes or moves a PostgreSQL data directory: {danger} (runbook Q11)'
+                break
+    if name == 'find' and {'-delete', '-exec', '-execdir', '-ok', '-okdir'} & set(args):
+        for path in _find_roots(args):
+            danger = _data_dir_danger(path, command.cwd, roots)
+            if danger:
+                yield 'pgdata_destroy', f'deletes files in a PostgreSQL data directory: {danger} (runbook Q11)'
+                break
     if name in ('initdb', 'pg_dropcluster') or (name == 'pg_ctl' and {'init', 'initdb'} & set(args)):
         yield 'pgdata_init', 're-initialises or drops a PostgreSQL cluster (runbook Q11)'
 
 
-def _sql_of(command: Command) -> list[str]:
-    if command.name != 'psql':
-        return []
-    return [
-        value or ''
-        for flag, value in short_flags(command.argv, PSQL_VALUE | {'--command'})
-        if flag in ('-c', '--command')
-    ]
+@dataclass
+class Session:
+    """What a database shell is asked to run: the database, the text the policy can read,
+    and the scripts it cannot (files, stdin from elsewhere)."""
+
+    tool: str
+    target: str | None
+    texts: list[str]
+    unseen: list[str]
+
+
+def _database_name(value: str | None) -> str | None:
+    """The database of ``name``, ``dbname=name host=...``, a URI or ``host:port/name``."""
+    if not value:
+        return None
+    match = (
+        re.search(r'dbname=([^\s&]+)', value)
+        or re.search(r'://[^/]*/([^?\s]+)', value)
+        or re.match(r'^[^/:\s]+(?::\d+)?/([^?\s]+)$', value)
+    )
+    return match.group(1) if match else (None if '://' in value else value)
+
+
+def _reads(stdin: Stdin | None, texts: list[str], unseen: list[str]) -> None:
+    if stdin is None:
+        return
+    if stdin.text is not None:
+        texts.append(stdin.text)
+    else:
+        unseen.append(f'stdin ({stdin.source})')
+
+
+def database_session(command: Command) -> Session | None:
+    """The session of psql, mysql, mongo/mongosh or redis-cli; None for other commands."""
+    name, argv, stdin = command.name, command.argv, command.stdin
+    if name == 'psql':
+        options, positionals = parse_options(argv, 1, PSQL_OPTIONS)
+        texts = [value or '' for option, value in options if option in ('-c', '--command')]
+        unseen = [f'-f {value}' for option, value in options if option in ('-f', '--file')]
+        given = dict(options)
+        if not texts and not unseen and not {'-l', '--list'} & set(given):
+            _reads(stdin, texts, unseen)
+        target = _database_name(given.get('-d') or given.get('--dbname') or (positionals[0] if positionals else None))
+        for text in texts:
+            unseen += [f'\\i {match.group(1)}' for match in PSQL_INCLUDE.finditer(text)]
+            if PSQL_CONNECT.search(text):
+                target = None
+        return Session(name, target, texts, unseen)
+    if name in ('mysql', 'mariadb'):
+        options, positionals = parse_options(argv, 1, MYSQL_OPTIONS, attached={'-p'})
+        texts = [value or '' for option, value in options if option in ('-e', '--execute')]
+        unseen: list[str] = []
+        if not texts:
+            _reads(stdin, texts, unseen)
+        given = dict(options)
+        for text in texts:
+            unseen += [f'source {match.group(1)}' for match in MYSQL_SOURCE.finditer(text)]
+        return Session(name, given.get('-D') or given.get('--database') or (positionals or [None])[0], texts, unseen)
+    if name in ('mongo', 'mongosh'):
+        options, positionals = parse_options(argv, 1, MONGO_OPTIONS)
+        texts = [value or '' for option, value in options if option == '--eval']
+        unseen = [f'--file {value}' for option, value in options if option in ('-f', '--file')]
+        unseen += [word for word in positionals if word.endswith('.js')]
+        if not texts and not unseen:
+            _reads(stdin, texts, unseen)
+        for text in texts:
+            unseen += [f'load({match.group(1)})' for match in MONGO_LOAD.finditer(text)]
+        address = next((word for word in positionals if not word.endswith('.js')), None)
+        return Session(
+            name, _database_name(address) or ('test' if '--nodb' not in dict(options) else None), texts, unseen
+        )
+    if name == 'redis-cli':
+        options, words = parse_options(argv, 1, REDIS_OPTIONS, stop_at_positional=True)
+        texts, unseen = ([shlex.join(words)], []) if words else ([], [])
+        if not words or '--pipe' in dict(options):
+            _reads(stdin, texts, unseen)
+        return Session(name, None, texts, unseen)
+    return None
 
 
 def _restore_target(command: Command) -> str | None:
     for flag, value in short_flags(command.argv, PG_RESTORE_VALUE | {'--dbname'}):
         if flag in ('-d', '--dbname') and value:
-            match = re.search(r'dbname=([^\s&]+)', value) or re.search(r'://[^/]*/([^?\s]+)', value)
-            return match.group(1) if match else value
+            return _database_name(value)
     return None
+
+
+def _sql(text: str) -> str:
+    return SQL_COMMENT.sub(' ', text)
 
 
 def rule_databases(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -216,8 +418,48 @@ def rule_databases(command: Command, policy: dict[str, Any]) -> Iterator[tuple[s
         targets += _positionals(command.argv, {'-h', '-p', '-U', '--host', '--port', '--username', '--maintenance-db'})[
             :1
         ]
-    for sql in _sql_of(command):
-        targets += [match.group(1) for match in DROP_DATABASE.finditer(sql)]
+    session = database_session(command)
+    scratch = session is not None and is_scratch(session.target, policy)
+    if session and session.tool in ('psql', 'mysql', 'mariadb'):
+        for text in map(_sql, session.texts):
+            targets += [match.group(1) for match in DROP_DATABASE.finditer(text)]
+            schemas = [match.group(1) for match in DROP_SCHEMA.finditer(text)]
+            if session.tool != 'psql':
+                targets += [clause.split()[0] for clause in schemas if clause.split()]
+            elif not scratch and (
+                any(re.search(r'\bCASCADE\b|(^|[\s,"])public\b', clause, re.IGNORECASE) for clause in schemas)
+                or DROP_OWNED.search(text)
+            ):
+                yield (
+                    'drop_schema',
+                    (
+                        f'drops a schema with everything in it in database {session.target or "(default)"}, '
+                        'which is not a rehearsal or broken copy'
+                    ),
+                )
+            if not scratch and TRUNCATE.search(text):
+                yield (
+                    'truncate_live_tables',
+                    (
+                        f'TRUNCATE empties tables of database {session.target or "(default)"} at once and for good; '
+                        'work on a rehearsal copy or delete what is needed with a WHERE clause'
+                    ),
+                )
+    if session and session.tool in ('mongo', 'mongosh'):
+        for text in session.texts:
+            named = [match.group(1) for match in MONGO_SIBLING_DROP.finditer(text)]
+            targets += named
+            if text.count('dropDatabase') > len(named):
+                used = MONGO_USE.findall(text)
+                targets.append(used[-1] if used else (session.target or 'test'))
+            if not scratch and MONGO_COLLECTION_DROP.search(text):
+                yield (
+                    'mongo_drop_collection',
+                    (
+                        f'drops or empties a collection of database {session.target or "(default)"}, '
+                        'which is not a rehearsal copy (runbook P11)'
+                    ),
+                )
     for database in targets:
         if not is_scratch(database, policy):
             yield (
@@ -227,6 +469,15 @@ def rule_databases(command: Command, policy: dict[str, Any]) -> Iterator[tuple[s
                     'the collection renames, it never drops'
                 ),
             )
+    if session and session.unseen and not scratch:
+        yield (
+            'database_shell_script',
+            (
+                f'{session.tool} runs a script the policy cannot read ({", ".join(session.unseen)}) '
+                f'against {session.target or "the default database"}; pass the statements with -c/--eval/-e '
+                'or as visible text (echo ... |, a heredoc), or run it against a rehearsal database'
+            ),
+        )
     if command.name != 'pg_restore':
         return
     flags = dict(short_flags(command.argv, PG_RESTORE_VALUE | {'--dbname'}))
@@ -267,31 +518,20 @@ def rule_mongo(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, 
 
 
 def rule_redis(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    if command.name != 'redis-cli':
+    session = database_session(command)
+    if session is None or session.tool != 'redis-cli':
         return
-    words = _positionals(
-        command.argv,
-        {
-            '-h',
-            '-p',
-            '-a',
-            '-u',
-            '-n',
-            '-s',
-            '-r',
-            '-i',
-            '-d',
-            '-D',
-            '--user',
-            '--pass',
-            '--askpass',
-            '--tls',
-            '--sni',
-            '--cacert',
-        },
-    )
-    if words and words[0].upper() in ('FLUSHALL', 'FLUSHDB'):
-        yield 'redis_flush', f'{words[0].upper()} deletes every key (runbook P7)'
+    for text in session.texts:
+        for line in text.splitlines():
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                words = line.split()
+            first = words[0].upper() if words else ''
+            if first in ('FLUSHALL', 'FLUSHDB'):
+                yield 'redis_flush', f'{first} deletes every key (runbook P7)'
+            elif first in ('EVAL', 'EVALSHA', 'FCALL') and re.search(r'flush(all|db)', line, re.IGNORECASE):
+                yield 'redis_flush', f'a script run by {first} flushes the keys (runbook P7)'
 
 
 def rule_kubernetes(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -365,6 +605,17 @@ def rule_secrets(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str
         )
 
 
+def rule_dynamic(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    if any(mark in command.name for mark in ('$', '`')) or command.name in ('', '('):
+        yield (
+            'dynamic_command_name',
+            (
+                f'the command name {command.argv[0]!r} is only known at run time, so the policy '
+                'cannot judge it; name the command'
+            ),
+        )
+
+
 def rule_extra(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for rule in policy.get('extra_rules') or []:
         pattern = rule['argv']
@@ -383,6 +634,7 @@ RULES: list[Callable[[Command, dict[str, Any]], Iterator[tuple[str, str]]]] = [
     rule_redis,
     rule_kubernetes,
     rule_secrets,
+    rule_dynamic,
     rule_extra,
 ]
 
@@ -402,12 +654,25 @@ def merge_policy(*layers: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def evaluate(
-    command: str | list[str], policy: dict[str, Any] | None = None, confirmations: list[str] | tuple[str, ...] = ()
+    command: str | list[str],
+    policy: dict[str, Any] | None = None,
+    confirmations: list[str] | tuple[str, ...] = (),
+    *,
+    stdin: str | None = None,
+    cwd: str | None = None,
 ) -> dict[str, Any]:
-    """Verdict on a shell string or an argv: allowed, reason, violations, commands."""
+    """Verdict on a shell string or an argv: allowed, reason, violations, commands.
+
+    ``stdin`` is text given to the command (safe_command's ``stdin``: read like a heredoc),
+    ``cwd`` the directory it starts in (``chdir``): relative paths are resolved against it.
+    """
     policy = policy or merge_policy()
+    given = Stdin('stdin option', stdin) if stdin is not None else None
     try:
-        commands = simple_commands(command) if isinstance(command, str) else argv_commands(command)
+        if isinstance(command, str):
+            commands = simple_commands(command, cwd=cwd, stdin=given)
+        else:
+            commands = argv_commands(command, cwd=cwd, stdin=given)
     except ParseError as err:
         return {
             'allowed': False,

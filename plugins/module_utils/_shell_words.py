@@ -3,10 +3,14 @@
 
 ``simple_commands('sudo -u postgres sh -c "dropdb x && echo ok" | tee log')`` gives
 ``[Command(argv=['dropdb', 'x']), Command(argv=['echo', 'ok']), Command(argv=['tee', 'log'])]``:
-chains (``&& || ; | &``), prefixes (``sudo``, ``env``, ``timeout``, ``nice``, ``VAR=value``),
-nested shells (``sh -c``, ``su -c``), ``$(...)`` substitutions and the wrappers
-``docker exec``, ``docker compose exec/run`` and ``kubectl exec -- ...`` are unwrapped,
-so that policy rules only ever look at the command that really runs.
+chains (``&& || ; | &``), prefixes (``sudo``, ``env``, ``timeout``, ``nice``, ``VAR=value``,
+with bundled short options such as ``sudo -iu postgres``), nested shells (``sh -c``,
+``su -lc``, ``eval``, ``ssh host '...'``, a shell fed a visible script on stdin),
+``$(...)`` substitutions and the wrappers ``docker exec``, ``docker compose exec/run`` and
+``kubectl exec`` are unwrapped, so that policy rules only ever look at the command that
+really runs. Each command also carries what it reads on stdin (a redirected file, a
+heredoc, the text of ``echo '...' |``) and the working directory that ``cd``, ``pushd``,
+``sudo -D`` or ``env -C`` gave it earlier in the same command line.
 """
 
 from __future__ import annotations
@@ -17,17 +21,25 @@ import shlex
 from dataclasses import dataclass, field
 
 SEPARATORS = {';', '&&', '||', '|', '&', '|&', '(', ')', ';;'}
+PIPES = {'|', '|&'}
+RESERVED = {'{', '}', '!', 'if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'while', 'until', 'in', 'esac'}
 REDIRECTS = {'>', '>>', '<', '<<', '<<<', '>&', '<&', '&>', '&>>', '>|'}
 SHELLS = {'sh', 'bash', 'dash', 'zsh', 'ksh', 'ash'}
 MAX_DEPTH = 8
 ASSIGNMENT = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*=')
 SUBSTITUTION = re.compile(r'\$\(([^()]*)\)|`([^`]*)`')
+VARIABLE = re.compile(r'\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))')
+HEREDOC = re.compile(r'<<(-?)[ \t]*(?:\'([^\'\n]*)\'|"([^"\n]*)"|\\?([^\s;&|()<>]+))')
 
 # Prefix commands: options that take a value, and whether a positional comes
 # before the wrapped command (timeout's DURATION, chroot's NEWROOT).
 PREFIXES: dict[str, tuple[set[str], int]] = {
     'sudo': (
         {
+            '-a',
+            '-c',
+            '-R',
+            '--chroot',
             '-u',
             '-g',
             '-h',
@@ -83,7 +95,37 @@ PREFIXES: dict[str, tuple[set[str], int]] = {
         0,
     ),
     'flock': ({'-w', '-E', '-c', '--timeout', '--conflict-exit-code'}, 1),
+    'runuser': ({'-u', '-g', '-G', '--user', '--group', '--supp-group'}, 0),
+    'setsid': (set(), 0),
+    'nsenter': ({'-t', '--target', '-S', '--setuid', '-G', '--setgid', '-w', '--wd'}, 0),
 }
+# Options that change the working directory of the wrapped command.
+CHDIR_OPTIONS = {'sudo': {'-D', '--chdir'}, 'env': {'-C', '--chdir'}, 'nsenter': {'-w', '--wd'}}
+SU_VALUE = {'-c', '--command', '--session-command', '-g', '--group', '-G', '--supp-group', '-s', '--shell', '-w'}
+SU_VALUE |= {'--whitelist-environment', '-u', '--user'}
+SSH_VALUE = {f'-{letter}' for letter in 'BbcDEeFIiJLlmOoPpQRSWw'}
+KUBECTL_VALUE = {
+    '-n',
+    '--namespace',
+    '-c',
+    '--container',
+    '-f',
+    '--filename',
+    '--context',
+    '--cluster',
+    '--kubeconfig',
+    '--user',
+    '--token',
+    '--as',
+    '--as-group',
+    '-s',
+    '--server',
+    '--request-timeout',
+    '--pod-running-timeout',
+    '-l',
+    '--selector',
+}
+WATCH_VALUE = {'-n', '--interval', '-q', '--equexit'}
 DOCKER_GLOBAL_VALUE = {
     '-H',
     '--host',
@@ -125,12 +167,24 @@ COMPOSE_RUN_VALUE = COMPOSE_EXEC_VALUE | {
 
 
 @dataclass
+class Stdin:
+    """What a command reads on stdin: ``text`` when the command line shows it, else None."""
+
+    source: str
+    text: str | None = None
+
+
+@dataclass
 class Command:
-    """One simple command: its argv, the VAR=value words before it, and where it runs."""
+    """One simple command: its argv, the VAR=value words before it, where it runs, what it
+    reads on stdin and the directory that the command line changed to before it (None:
+    wherever the task starts; a string with ``$`` or ``~``: known only at run time)."""
 
     argv: list[str]
     assignments: list[str] = field(default_factory=list)
     inside: list[str] = field(default_factory=list)
+    stdin: Stdin | None = None
+    cwd: str | None = None
 
     @property
     def name(self) -> str:
@@ -145,71 +199,223 @@ class ParseError(ValueError):
     """The command line cannot be read as shell (unbalanced quotes, nesting too deep)."""
 
 
+def _prepare(text: str) -> tuple[str, dict[str, str]]:
+    """Unquoted newlines become ``;``; heredoc bodies are cut out and kept by a placeholder."""
+    out: list[str] = []
+    bodies: dict[str, str] = {}
+    pending: list[tuple[str, str, bool]] = []
+    quote = ''
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quote == "'":
+            quote = '' if char == "'" else quote
+        elif quote == '"':
+            if char == '\\' and index + 1 < len(text):
+                out.append(char)
+                index += 1
+                char = text[index]
+            elif char == '"':
+                quote = ''
+        elif char == '\\' and index + 1 < len(text):
+            out.append(char)
+            index += 1
+            char = text[index]
+        elif char in '\'"':
+            quote = char
+        elif char == '\n':
+            out.append(' ; ')
+            index += 1
+            for placeholder, delimiter, strip_tabs in pending:
+                lines = []
+                while index < len(text):
+                    end = text.find('\n', index)
+                    end = len(text) if end < 0 else end
+                    line = text[index:end]
+                    index = end + 1
+                    if (line.lstrip('\t') if strip_tabs else line) == delimiter:
+                        break
+                    lines.append(line.lstrip('\t') if strip_tabs else line)
+                bodies[placeholder] = '\n'.join(lines) + '\n'
+            pending = []
+            continue
+        elif text.startswith('<<', index) and not text.startswith('<<<', index):
+            match = HEREDOC.match(text, index)
+            if match:
+                placeholder = f'__sre_heredoc_{len(bodies) + len(pending)}__'
+                delimiter = next(group for group in match.groups()[1:] if group is not None)
+                pending.append((placeholder, delimiter, bool(match.group(1))))
+                out.append(f' << {placeholder} ')
+                index = match.end()
+                continue
+        out.append(char)
+        index += 1
+    for placeholder, _delimiter, _strip in pending:
+        bodies[placeholder] = ''
+    return ''.join(out), bodies
+
+
 def tokens(text: str) -> list[str]:
-    lexer = shlex.shlex(text.replace('\n', ' ; '), posix=True, punctuation_chars=';&|()<>')
+    prepared, _bodies = _prepare(text)
+    return _tokens(prepared, text)
+
+
+def _tokens(prepared: str, original: str) -> list[str]:
+    lexer = shlex.shlex(prepared, posix=True, punctuation_chars=';&|()<>')
     lexer.whitespace_split = True
     lexer.commenters = ''
     try:
-        return list(lexer)
+        words = list(lexer)
     except ValueError as err:
-        raise ParseError(f'cannot parse {text!r}: {err}') from err
+        raise ParseError(f'cannot parse {original!r}: {err}') from err
+    return [piece for word in words for piece in _operators(word)]
+
+
+def _operators(word: str) -> list[str]:
+    """shlex glues runs of punctuation (``);``, ``&&(``): split them into the shell's operators."""
+    if word in SEPARATORS or word in REDIRECTS or word.strip(';&|()<>'):
+        return [word]
+    pieces, index = [], 0
+    known = sorted(SEPARATORS | REDIRECTS, key=len, reverse=True)
+    while index < len(word):
+        piece = next(op for op in [*known, word[index]] if word.startswith(op, index))
+        pieces.append(piece)
+        index += len(piece)
+    return pieces
+
+
+@dataclass
+class _Segment:
+    argv: list[str]
+    before: str = ''
+    after: str = ''
+    stdin: Stdin | None = None
+
+
+def _segments(words: list[str], bodies: dict[str, str]) -> list[_Segment]:
+    """Split tokens at separators; redirections become the segment's stdin or are dropped."""
+    segments = [_Segment([])]
+    index = 0
+    while index < len(words):
+        word = words[index]
+        target = words[index + 1] if index + 1 < len(words) else ''
+        if word in SEPARATORS:
+            segments[-1].after = word
+            segments.append(_Segment([], before=word))
+        elif word in REDIRECTS:
+            if word == '<':
+                segments[-1].stdin = Stdin(f'< {target}')
+            elif word == '<<':
+                segments[-1].stdin = Stdin('heredoc', bodies.get(target, ''))
+            elif word == '<<<':
+                segments[-1].stdin = Stdin('here-string', target + '\n')
+            elif word == '<&':
+                segments[-1].stdin = Stdin(f'<& {target}')
+            index += 2
+            continue
+        elif not (word.isdigit() and index + 1 < len(words) and words[index + 1] in REDIRECTS):
+            segments[-1].argv.append(word)
+        index += 1
+    return [segment for segment in segments if segment.argv]
 
 
 def split_chain(words: list[str]) -> list[list[str]]:
     """Split tokens at separators and drop redirections with their targets."""
-    commands: list[list[str]] = [[]]
-    skip_next = False
-    for index, word in enumerate(words):
-        if skip_next:
-            skip_next = False
-            continue
-        if word in SEPARATORS:
-            commands.append([])
-        elif word in REDIRECTS:
-            skip_next = True
-        elif word.isdigit() and index + 1 < len(words) and words[index + 1] in REDIRECTS:
-            continue
+    return [segment.argv for segment in _segments(words, {})]
+
+
+def parse_options(
+    argv: list[str],
+    start: int,
+    with_value: set[str],
+    *,
+    stop_at_positional: bool = False,
+    attached: set[str] = frozenset(),
+) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """(options with their values, positionals) of argv[start:].
+
+    ``with_value`` names the options that take a value (``-u``, ``--user``). Short options
+    may be bundled: in ``-iu postgres`` the last letter takes the next word, in ``-upostgres``
+    the value is attached; ``attached`` names options whose value can only be attached
+    (``mysql -psecret``). ``stop_at_positional`` ends option parsing at the first positional,
+    as sudo, env and redis-cli do.
+    """
+    options: list[tuple[str, str | None]] = []
+    positionals: list[str] = []
+    index = start
+    while index < len(argv):
+        word = argv[index]
+        index += 1
+        if word == '--':
+            return options, positionals + argv[index:]
+        if word.startswith('--'):
+            name, has_value, value = word.partition('=')
+            if not has_value and name in with_value and index < len(argv):
+                value, has_value = argv[index], '='
+                index += 1
+            options.append((name, value if has_value else None))
+        elif word.startswith('-') and len(word) > 1:
+            for position, letter in enumerate(word[1:], start=2):
+                option = '-' + letter
+                rest = word[position:]
+                if option in with_value:
+                    if not rest and index < len(argv):
+                        rest = argv[index]
+                        index += 1
+                    options.append((option, rest))
+                    break
+                if option in attached:
+                    options.append((option, rest or None))
+                    break
+                options.append((option, None))
         else:
-            commands[-1].append(word)
-    return [command for command in commands if command]
+            positionals.append(word)
+            if stop_at_positional:
+                return options, positionals + argv[index:]
+    return options, positionals
 
 
 def skip_options(argv: list[str], start: int, with_value: set[str]) -> int:
     """Index of the first positional word at or after start, skipping options."""
-    index = start
+    _options, rest = parse_options(argv, start, with_value, stop_at_positional=True)
+    return len(argv) - len(rest)
+
+
+def _shell_invocation(argv: list[str]) -> tuple[str, str | None]:
+    """How a shell gets its script: ('c', text), ('file', path) or ('stdin', None)."""
+    has_c, index = False, 1
     while index < len(argv):
         word = argv[index]
-        if word == '--':
-            return index + 1
-        if not word.startswith('-') or word == '-':
-            return index
-        if '=' not in word and word in with_value:
-            index += 2
-            continue
-        if not word.startswith('--') and len(word) > 2 and word[:2] in with_value:
-            index += 1  # value attached to a short option: -uroot
-            continue
         index += 1
-    return index
+        if word in ('--', '-'):
+            break
+        if word in ('-o', '+o', '-O', '+O', '--rcfile', '--init-file'):
+            index += 1
+        elif word.startswith('--'):
+            continue
+        elif word[:1] in '-+' and len(word) > 1:
+            has_c = has_c or 'c' in word[1:]
+            if 's' in word[1:] and word[0] == '-':
+                return 'stdin', None
+        else:
+            index -= 1
+            break
+    rest = argv[index:]
+    if has_c:
+        return 'c', rest[0] if rest else ''
+    return ('file', rest[0]) if rest else ('stdin', None)
 
 
-def _shell_script(argv: list[str]) -> str | None:
-    """The -c string of a shell invocation (sh -c, bash -lc, bash -e -c ...)."""
-    for index, word in enumerate(argv[1:], start=1):
-        if word.startswith('-') and not word.startswith('--') and 'c' in word[1:]:
-            return argv[index + 1] if index + 1 < len(argv) else ''
-        if not word.startswith('-'):
-            return None
-    return None
-
-
-def _su_script(argv: list[str]) -> str | None:
-    for index, word in enumerate(argv):
-        if word in ('-c', '--command') and index + 1 < len(argv):
-            return argv[index + 1]
-        if word.startswith('--command='):
-            return word.split('=', 1)[1]
-    return None
+def _su_target(argv: list[str]) -> tuple[str, str | list[str] | None]:
+    """su/runuser: ('c', script), ('argv', command) for runuser -u, or ('stdin', None)."""
+    options, positionals = parse_options(argv, 1, SU_VALUE)
+    values = dict(options)
+    for name in ('-c', '--command', '--session-command'):
+        if name in values:
+            return 'c', values[name] or ''
+    if os.path.basename(argv[0]) == 'runuser' and ('-u' in values or '--user' in values):
+        return 'argv', positionals
+    return 'stdin', None
 
 
 def docker_subcommand(argv: list[str]) -> tuple[bool, list[str]]:
@@ -237,62 +443,156 @@ def _docker_inner(argv: list[str]) -> tuple[str, list[str]] | None:
 
 
 def _kubectl_inner(argv: list[str]) -> tuple[str, list[str]] | None:
-    if 'exec' not in argv or '--' not in argv:
+    """(pod, command) of `kubectl exec POD [--] CMD...` and `oc rsh POD CMD...`.
+
+    Options may come before and after the pod; without ``--`` (kubectl's older form) the
+    command starts at the first word after the pod that is not a kubectl option.
+    """
+    _options, words = parse_options(argv, 1, KUBECTL_VALUE, stop_at_positional=True)
+    if not words or words[0] not in ('exec', 'rsh'):
         return None
-    cut = argv.index('--')
-    if argv.index('exec') > cut or cut == len(argv) - 1:
+    rest = words[1:]
+    if '--' in rest:
+        cut = rest.index('--')
+        _options, pods = parse_options(['x', *rest[:cut]], 1, KUBECTL_VALUE)
+        command = rest[cut + 1 :]
+    else:
+        _options, positionals = parse_options(['x', *rest], 1, KUBECTL_VALUE, stop_at_positional=True)
+        pods = positionals[:1]
+        _options, command = parse_options(['x', *positionals[1:]], 1, KUBECTL_VALUE, stop_at_positional=True)
+    if not command:
         return None
-    pods = [word for word in argv[argv.index('exec') + 1 : cut] if not word.startswith('-')]
-    return (pods[-1] if pods else 'pod'), argv[cut + 1 :]
+    return (pods[0] if pods else 'pod'), command
+
+
+def _ssh_inner(argv: list[str]) -> tuple[str, str] | None:
+    """(host, remote script) of `ssh [options] host command...`."""
+    _options, words = parse_options(argv, 1, SSH_VALUE, stop_at_positional=True)
+    if len(words) < 2:
+        return None
+    return words[0], ' '.join(words[1:])
+
+
+def _psql_shell_escapes(argv: list[str], stdin: Stdin | None) -> list[str]:
+    """Shell commands that psql runs for ``\\!`` and ``COPY ... PROGRAM`` in its visible SQL."""
+    texts = [value or '' for name, value in parse_options(argv, 1, {'-c', '--command'})[0] if value]
+    if stdin and stdin.text:
+        texts.append(stdin.text)
+    scripts = []
+    for text in texts:
+        scripts += [match.group(1) for match in re.finditer(r'\\!\s*([^\n\\]*)', text)]
+        scripts += [match.group(2) for match in re.finditer(r"\bPROGRAM\s+(E?'((?:[^']|'')*)')", text, re.IGNORECASE)]
+    return scripts
+
+
+def _visible_output(command: Command) -> str | None:
+    """The text that echo, printf or cat of a visible stdin write, if the line shows it."""
+    argv = command.argv
+    if command.name == 'echo':
+        words = argv[1:]
+        while words and re.fullmatch(r'-[neE]+', words[0]):
+            words = words[1:]
+        return ' '.join(words).replace('\\n', '\n') + '\n'
+    if command.name == 'printf' and len(argv) > 1:
+        return ' '.join(argv[1:]).replace('\\n', '\n')
+    if command.name == 'cat' and len(argv) == 1 and command.stdin:
+        return command.stdin.text
+    return None
+
+
+def _substitute(word: str, variables: dict[str, str]) -> str:
+    return VARIABLE.sub(lambda match: variables.get(match.group(1) or match.group(2), match.group(0)), word)
 
 
 def _unwrap(command: Command, depth: int) -> list[Command]:
     """Strip prefixes and wrappers until the real command is at argv[0]."""
-    argv, assignments = list(command.argv), list(command.assignments)
+    argv, assignments, cwd = list(command.argv), list(command.assignments), command.cwd
+    stdin, inside = command.stdin, command.inside
     while argv:
-        while argv and ASSIGNMENT.match(argv[0]):
-            assignments.append(argv.pop(0))
+        while argv and (ASSIGNMENT.match(argv[0]) or argv[0] in RESERVED):
+            if argv[0] not in RESERVED:
+                assignments.append(argv[0])
+            argv.pop(0)
+        if argv and argv[0] == 'function':
+            argv = argv[2:]
+            continue
         if not argv:
             return []
+        here = Command(argv, assignments, inside, stdin, cwd)
         name = os.path.basename(argv[0])
         if name in PREFIXES:
             with_value, positionals = PREFIXES[name]
-            index = skip_options(argv, 1, with_value)
+            options, rest = parse_options(argv, 1, with_value, stop_at_positional=True)
+            index = len(argv) - len(rest)
+            for option, value in options:
+                if option in CHDIR_OPTIONS.get(name, ()) and value:
+                    cwd = value if value.startswith(('/', '$', '~')) or cwd is None else f'{cwd}/{value}'
+            if name == 'sudo' and {'-i', '--login'} & {option for option, _value in options}:
+                cwd = '~'
             if name == 'env':
                 while index < len(argv) and ASSIGNMENT.match(argv[index]):
                     assignments.append(argv[index])
                     index += 1
-                split = [word.split('=', 1)[-1] for word in argv[1:index] if word.startswith(('-S', '--split'))]
+                split = [value or '' for option, value in options if option in ('-S', '--split-string')]
                 if split:
-                    return _nested(' '.join([*split, *map(shlex.quote, argv[index:])]), command, depth)
+                    return _nested(' '.join([*split, *map(shlex.quote, argv[index:])]), here, depth)
+            if name == 'xargs' and stdin is not None:
+                extra = shlex.split(stdin.text, posix=True) if stdin.text else ['<stdin of xargs>']
+                argv, stdin = [*argv[index + positionals :], *extra], None
+                continue
+            if name == 'sudo' and index >= len(argv) and stdin and stdin.text:
+                return _nested(stdin.text, here, depth)
             argv = argv[index + positionals :]
             continue
+        if name in {'eval', 'alias'}:
+            script = ' '.join(argv[1:])
+            if name == 'alias':
+                script = '; '.join(word.split('=', 1)[1] for word in argv[1:] if '=' in word)
+            return _nested(script, here, depth)
+        if name == 'watch':
+            _options, rest = parse_options(argv, 1, WATCH_VALUE, stop_at_positional=True)
+            return _nested(' '.join(rest), here, depth)
         if name in SHELLS:
-            script = _shell_script(argv)
-            if script is not None:
-                return _nested(script, Command(argv, assignments, command.inside), depth)
+            how, script = _shell_invocation(argv)
+            if how == 'c':
+                return _nested(script or '', here, depth)
+            if how == 'stdin' and stdin and stdin.text:
+                return _nested(stdin.text, here, depth)
         if name in ('su', 'runuser'):
-            script = _su_script(argv)
-            if script is not None:
-                return _nested(script, Command(argv, assignments, command.inside), depth)
-            if '--' in argv:
-                argv = argv[argv.index('--') + 1 :]
+            how, target = _su_target(argv)
+            if how == 'c':
+                return _nested(str(target), here, depth)
+            if how == 'argv' and isinstance(target, list):
+                argv = target
                 continue
+            if stdin and stdin.text:
+                return _nested(stdin.text, here, depth)
+        if name == 'ssh':
+            remote = _ssh_inner(argv)
+            if remote:
+                inner = simple_commands(remote[1], depth + 1, [*inside, f'ssh {remote[0]}'])
+                return inner
         if name in ('docker', 'docker-compose', 'podman'):
-            inner = _docker_inner(argv)
-            if inner:
-                where = [*command.inside, f'{name} exec {inner[0]}']
-                return _expand(Command(inner[1], [], where), depth + 1)
+            wrapped = _docker_inner(argv)
+            if wrapped:
+                where = [*inside, f'{name} exec {wrapped[0]}']
+                return _expand(Command(wrapped[1], [], where, stdin), depth + 1)
         if name in ('kubectl', 'oc'):
-            inner = _kubectl_inner(argv)
-            if inner:
-                return _expand(Command(inner[1], [], [*command.inside, f'kubectl exec {inner[0]}']), depth + 1)
+            wrapped = _kubectl_inner(argv)
+            if wrapped:
+                where = [*inside, f'{name} exec {wrapped[0]}']
+                return _expand(Command(wrapped[1], [], where, stdin), depth + 1)
+        if name == 'psql':
+            found = [here]
+            for script in _psql_shell_escapes(argv, stdin):
+                found += _nested(script, Command(argv, assignments, [*inside, 'psql'], None, cwd), depth)
+            return found
         break
-    return [Command(argv, assignments, command.inside)] if argv else []
+    return [Command(argv, assignments, inside, stdin, cwd)] if argv else []
 
 
 def _nested(script: str, outer: Command, depth: int) -> list[Command]:
-    inner = simple_commands(script, depth + 1, [*outer.inside])
+    inner = simple_commands(script, depth + 1, [*outer.inside], cwd=outer.cwd)
     for command in inner:
         command.assignments = [*outer.assignments, *command.assignments]
     return inner
@@ -304,18 +604,63 @@ def _expand(command: Command, depth: int) -> list[Command]:
     return _unwrap(command, depth)
 
 
-def simple_commands(text: str, depth: int = 0, inside: list[str] | None = None) -> list[Command]:
-    """Every simple command that the shell string ``text`` would run."""
+def _chdir(cwd: str | None, argv: list[str]) -> str | None:
+    """The directory after ``cd``/``pushd`` argv, starting from cwd."""
+    _options, words = parse_options(argv, 1, set())
+    if not words or words[0] in ('~', '-'):
+        return '~' if not words or words[0] == '~' else '$OLDPWD'
+    target = words[0]
+    if target.startswith(('/', '$', '~')) or cwd is None:
+        return target
+    return f'{cwd}/{target}'
+
+
+def simple_commands(
+    text: str, depth: int = 0, inside: list[str] | None = None, cwd: str | None = None, stdin: Stdin | None = None
+) -> list[Command]:
+    """Every simple command that the shell string ``text`` would run.
+
+    ``cwd`` is the directory the line starts in (None: unknown), ``stdin`` what the line
+    as a whole reads (the first command of the line gets it).
+    """
     if depth > MAX_DEPTH:
         raise ParseError(f'commands nested more than {MAX_DEPTH} levels deep')
     found: list[Command] = []
     for match in SUBSTITUTION.finditer(text):
-        found += simple_commands(match.group(1) or match.group(2) or '', depth + 1, inside)
-    for argv in split_chain(tokens(text)):
-        found += _expand(Command(argv, [], list(inside or [])), depth)
+        found += simple_commands(match.group(1) or match.group(2) or '', depth + 1, inside, cwd)
+    prepared, bodies = _prepare(text)
+    variables: dict[str, str] = {}
+    saved: list[str | None] = []
+    previous: Command | None = None
+    for number, segment in enumerate(_segments(_tokens(prepared, text), bodies)):
+        if segment.before == '(':
+            saved.append(cwd)
+        argv = [_substitute(word, variables) for word in segment.argv]
+        if variables and argv and ' ' in argv[0] and argv[0] != segment.argv[0]:
+            argv = shlex.split(argv[0]) + argv[1:]
+        reads = segment.stdin
+        if reads is None and segment.before in PIPES and previous is not None:
+            reads = Stdin('pipe', _visible_output(previous))
+        if reads is None and number == 0:
+            reads = stdin
+        in_pipeline = segment.before in PIPES or segment.after in PIPES
+        words = [word for word in argv if word not in RESERVED]
+        if words and all(ASSIGNMENT.match(word) for word in words):
+            variables.update(word.split('=', 1) for word in words)
+        elif words and words[0] in ('export', 'declare', 'local', 'readonly', 'typeset'):
+            variables.update(word.split('=', 1) for word in words[1:] if ASSIGNMENT.match(word))
+        elif words and words[0] in ('cd', 'pushd') and not in_pipeline:
+            cwd = _chdir(cwd, words)
+        elif words and words[0] == 'popd' and not in_pipeline:
+            cwd = '$OLDPWD'
+        commands = _expand(Command(argv, [], list(inside or []), reads, cwd), depth)
+        found += commands
+        previous = commands[-1] if commands else Command(argv, [], [], reads, cwd)
+        if segment.after == ')' and saved:
+            cwd = saved.pop()
     return found
 
 
-def argv_commands(argv: list[str]) -> list[Command]:
+def argv_commands(argv: list[str], cwd: str | None = None, stdin: Stdin | None = None) -> list[Command]:
     """The simple commands of an argv that runs without a shell."""
-    return _expand(Command(list(argv)), 0) if argv else []
+    return _expand(Command(list(argv), stdin=stdin, cwd=cwd), 0) if argv else []
