@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups, pick_clean
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import age_problem, list_backups, pick_clean
 from tests.support.backups import make_backup
 
 
@@ -99,3 +99,30 @@ def test_clean_backup_is_the_newest_usable_one_before_the_compromise(tmp_path):
     assert 'not before' in passed_over[0] and 'sha256' in passed_over[1]
     none, _passed = pick_clean(list_backups(str(tmp_path), 'o4o_platform'), '2001-01-01T00:00:00Z')
     assert none is None
+
+
+def test_age_limit_counts_from_the_compromise_and_never_advises_a_fresh_backup(tmp_path):
+    """Issue #18 (5): a clean backup 10 days old, the limit 7 days."""
+    make_backup(tmp_path, 'o4o_platform_a.dump', minutes_ago=10 * 1440)
+    backups = list_backups(str(tmp_path), 'o4o_platform')
+    now = datetime.datetime.now(datetime.timezone.utc)
+    five_days_ago = (now - datetime.timedelta(days=5)).isoformat()
+    chosen, passed_over = pick_clean(backups, five_days_ago, max_age_minutes=7 * 1440)
+    assert chosen is not None and passed_over == [], 'taken 5 days before the compromise: within 7 days'
+    yesterday = (now - datetime.timedelta(days=1)).isoformat()
+    chosen, [why] = pick_clean(backups, yesterday, max_age_minutes=7 * 1440)
+    assert chosen is None
+    assert 'taken 12960 minutes before the compromise' in why and 'over the limit of 10080 minutes' in why
+    message = age_problem(backups[0], 7 * 1440, taken_before=yesterday, variable='pg_restore_backup_max_age_minutes')
+    assert 'fresh' not in message and 'playbooks/backup.yml' not in message
+    assert 'compromised data' in message and 'older clean backup' in message
+    assert 'raise pg_restore_backup_max_age_minutes' in message
+
+
+def test_age_limit_without_a_compromise_counts_from_now(tmp_path):
+    make_backup(tmp_path, 'o4o_platform_a.dump', minutes_ago=10 * 1440)
+    [backup] = list_backups(str(tmp_path), 'o4o_platform')
+    message = age_problem(backup, 7 * 1440, variable='pg_restore_backup_max_age_minutes')
+    assert message.startswith(f"backup {backup['path']} is 14400 minutes old, over the limit of 10080 minutes")
+    assert 'raise pg_restore_backup_max_age_minutes' in message
+    assert age_problem(backup, 0) is None and age_problem(backup, 20 * 1440) is None
