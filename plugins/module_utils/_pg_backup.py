@@ -4,13 +4,20 @@
 A backup is taken in one pass: a REPEATABLE READ transaction exports its snapshot,
 the row counts of every table are read in that transaction, and pg_dump dumps the
 same snapshot, so the manifest's counts are exactly what the dump holds. The dump is
-written under a temporary name (gzipped on the way for the O4O archive), validated,
-and only then renamed into place with its checksum and manifest.
+written under a hidden temporary name (gzipped on the way for the O4O archive) and
+validated; then its checksum and manifest are written (each under a temporary name,
+flushed, renamed), and the dump is renamed into place last: no backup ever stands
+under its final name without its manifest. Any failure (the server lost, the disk
+full, the directory unwritable) removes what the run wrote and raises BackupError,
+whose ``advice`` says what to do. Runs on one directory are serialised by a lock on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
+import fcntl
 import gzip
 import hashlib
 import io
@@ -20,15 +27,20 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils._backup import (
     CHECKSUM_SUFFIX,
     MANIFEST_SUFFIX,
+    PARTIAL_SUFFIX,
+    WORK_DIR_PREFIX,
+    build_manifest,
     list_backups,
+    manifest_texts,
     pick_newest,
     sha256_of,
-    write_manifest,
+    write_durably,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
     COUNT_ROWS_SQL,
@@ -42,7 +54,50 @@ CHUNK = 1024 * 1024
 
 
 class BackupError(RuntimeError):
-    """The backup could not be taken or did not validate; nothing was kept."""
+    """The backup could not be taken or did not validate; nothing was kept.
+    ``advice`` says what to do about it."""
+
+    def __init__(self, problem: str, advice: str = '') -> None:
+        super().__init__(problem)
+        self.advice = advice
+
+
+def advice_for(err: BaseException, backup_dir: str) -> str:
+    """What an operator does about a failed backup, by the kind of failure."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f'Free space on the file system of {backup_dir} (df -h {backup_dir}; older backups can go by '
+            'lowering pg_backup_keep), or point pg_backup_dir at a larger disk, then run again'
+        )
+    if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f'Make {backup_dir} writable by the user that runs the backup (owner pg_backup_owner, mode 0700) '
+            'on a file system mounted read-write, then run again'
+        )
+    if isinstance(err, OSError):
+        return f'Check {backup_dir} and its file system (dmesg, df -h), then run again'
+    return (
+        'Check that the server is up and answers (runbook O3: systemctl status postgresql, '
+        'psql -c "SELECT 1"; its log says why the session ended), then run again'
+    )
+
+
+@contextlib.contextmanager
+def directory_lock(backup_dir: str) -> Iterator[None]:
+    """One pg_backup run at a time per directory (an flock on the directory itself),
+    so that files found there while it is held are those of a run that died."""
+    handle = os.open(backup_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise BackupError(
+                f'another pg_backup run is working in {backup_dir} (it holds the lock on the directory)',
+                'Wait for it to finish, then run again',
+            ) from err
+        yield
+    finally:
+        os.close(handle)
 
 
 def backup_name(layout: str, prefix: str, moment: datetime.datetime) -> str:
@@ -58,8 +113,13 @@ def _stream(argv: list[str], target: Target, sink: Any) -> None:
     )
     if proc.stdout is None or proc.stderr is None:
         raise BackupError('could not read the output of pg_dump')
-    for block in iter(lambda: proc.stdout.read(CHUNK), b''):
-        sink.write(block)
+    try:
+        for block in iter(lambda: proc.stdout.read(CHUNK), b''):
+            sink.write(block)
+    except BaseException:
+        proc.kill()  # the sink failed (a full disk): pg_dump must not linger
+        proc.communicate()
+        raise
     err = proc.stderr.read().decode(errors='replace').strip()
     if proc.wait() != 0:
         raise BackupError(f'pg_dump failed (exit {proc.returncode}): {err[-800:]}')
@@ -112,7 +172,7 @@ def _dump_o4o_archive(
     """db/o4o_db_<stamp>.sql.gz inside a tar.gz, as the O4O runbook's backups are laid
     out, and the app's files (those not in git: secrets, uploads) under app/."""
     member = f"db/o4o_db_{moment.strftime('%Y%m%d_%H%M%S')}.sql.gz"
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as work:
+    with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX, dir=os.path.dirname(path)) as work:
         sql_gz = os.path.join(work, 'dump.sql.gz')
         with gzip.open(sql_gz, 'wb', compresslevel=compress or 6) as handle:
             _stream(target.argv('pg_dump', '-Fp', f'--snapshot={snapshot}', database=database), target, handle)
@@ -206,17 +266,22 @@ def take_backup(
     moment: datetime.datetime | None = None,
     app_files_dir: str | None = None,
 ) -> dict[str, Any]:
+    """Dump, validate, write checksum and manifest, rename into place (see the module
+    docstring); returns the manifest and path. Raises BackupError, having removed
+    every file it wrote."""
     moment = moment or datetime.datetime.now(datetime.timezone.utc)
     final = os.path.join(backup_dir, backup_name(layout, prefix, moment))
     if os.path.exists(final):
-        raise BackupError(f'{final} exists already')
-    partial = os.path.join(backup_dir, '.' + os.path.basename(final) + '.partial')
+        raise BackupError(f'{final} exists already', 'Wait a second and run again, or remove the stray file')
+    partial = os.path.join(backup_dir, '.' + os.path.basename(final) + PARTIAL_SUFFIX)
     started = time.monotonic()
     sha256 = None
+    written: list[str] = []
     old_umask = os.umask(0o077)
     try:
         with Session(target, database) as session:
             session.execute('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')
+            server_version = session.execute('SHOW server_version')[0][0].split()[0]
             snapshot = session.execute('SELECT pg_export_snapshot()')[0][0]
             tables = table_counts(session.execute(COUNT_ROWS_SQL))
             app_files = app_file_digests(app_files_dir)
@@ -235,25 +300,48 @@ def take_backup(
         with open(partial, 'rb') as handle:
             os.fsync(handle.fileno())
         os.chmod(partial, mode)
-        os.replace(partial, final)
-    except (PostgresError, OSError) as err:
-        raise BackupError(str(err)) from err
+        manifest = build_manifest(
+            partial,
+            database,
+            layout,
+            tables=tables,
+            validation=validation,
+            server_version=server_version,
+            duration_s=time.monotonic() - started,
+            created_at=moment,
+            sha256=sha256,
+            app_files=app_files,
+            file_name=os.path.basename(final),
+        )
+        for suffix, text in manifest_texts(manifest).items():
+            write_durably(final + suffix, text, mode)
+            written.append(final + suffix)
+        os.replace(partial, final)  # the last step: the backup appears with its manifest
+        _fsync_directory(backup_dir)
+    except BaseException as err:
+        for path in written:
+            if os.path.exists(path):
+                os.remove(path)
+        if isinstance(err, BackupError):
+            err.advice = err.advice or advice_for(err, backup_dir)
+            raise
+        if isinstance(err, (PostgresError, OSError, EOFError, tarfile.TarError)):
+            where = f' (writing to {backup_dir})' if isinstance(err, OSError) else ''
+            raise BackupError(f'{err}{where}', advice_for(err, backup_dir)) from err
+        raise
     finally:
         os.umask(old_umask)
         if os.path.exists(partial):
             os.remove(partial)
-    return write_manifest(
-        final,
-        database,
-        layout,
-        tables=tables,
-        validation=validation,
-        server_version=target.server_version(),
-        duration_s=time.monotonic() - started,
-        created_at=moment,
-        sha256=sha256,
-        app_files=app_files,
-    ) | {'path': final}
+    return manifest | {'path': final}
+
+
+def _fsync_directory(directory: str) -> None:
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def fresh_backup(backup_dir: str, database: str, max_age_minutes: float) -> dict[str, Any] | None:
@@ -261,6 +349,12 @@ def fresh_backup(backup_dir: str, database: str, max_age_minutes: float) -> dict
         return None
     newest, _skipped = pick_newest(list_backups(backup_dir, database))
     return newest if newest and newest['age_minutes'] <= max_age_minutes else None
+
+
+def predicted_backup(path: str, moment: datetime.datetime) -> dict[str, Any]:
+    """The backup a check-mode run would take, as list_backups would report it, so
+    that the predicted retention counts it."""
+    return {'path': path, 'usable': True, 'age_minutes': 0.0, 'created_at': moment.isoformat(), 'problems': []}
 
 
 def remove_backups(paths: list[str]) -> None:

@@ -20,6 +20,11 @@ description:
     the O4O runbook's backups are laid out (O5), validated by reading it to the end.
   - Idempotent through O(max_age_minutes), meaning that when a verified backup younger than
     that exists, nothing is taken unless O(force) is set.
+  - Fails cleanly, keeping nothing, when anything goes wrong (the server lost mid-dump, a
+    full disk, an unwritable directory) - the message says what to do. The dump, its
+    checksum and its manifest are written under temporary names, and the dump is renamed
+    into place last, so a backup never stands under its final name without its manifest.
+  - One run at a time per O(backup_dir) (a lock on the directory); another run fails at once.
   - Works for a server on the host (run the module as the C(postgres) user) and for
     one inside a container (O(container), e.g. QA-Arena's C(qa_arena_postgres_prod)).
 author:
@@ -126,27 +131,96 @@ taken:
   returned: always
   type: bool
 pruned:
-  description: Backups deleted (or that would be, in check mode) by the retention.
+  description:
+    - Backups deleted (or that would be, in check mode) by the retention.
+    - In check mode the backup the run would take counts, as it will when the run is applied.
+  returned: always
+  type: list
+  elements: str
+orphans:
+  description:
+    - Files of backups that are not whole, as C(path: problem) - partial files and work
+      directories of a run that died, manifests whose backup file is missing, backup files
+      without a manifest.
+  returned: always
+  type: list
+  elements: str
+removed_orphans:
+  description:
+    - Orphans removed (or that would be, in check mode) - partial files, work directories
+      and dangling manifests and checksums, last modified before this run started. Backup
+      files without a manifest are only reported (a person may have put them there).
   returned: always
   type: list
   elements: str
 """
 
+import contextlib
 import datetime
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import find_orphans, list_backups, remove_orphans
 from ansible_collections.sre.runbooks.plugins.module_utils._pg_backup import (
     BackupError,
     backup_name,
+    directory_lock,
     fresh_backup,
     plan_retention,
+    predicted_backup,
     remove_backups,
     take_backup,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils._postgres import connection_argument_spec, target_from_params
+
+
+def run(module: AnsibleModule, result: dict) -> None:
+    """Take the backup (unless a fresh one exists), then the retention and the orphans."""
+    p = module.params
+    directory, database = p['backup_dir'], p['database']
+    started, now = time.time(), datetime.datetime.now(datetime.timezone.utc)
+    target = target_from_params(p, module.get_bin_path('docker', required=bool(p['container'])))
+    fresh = None if p['force'] else fresh_backup(directory, database, p['max_age_minutes'])
+    if fresh:
+        result['backup'] = fresh
+        result['msg'] = f"fresh verified backup {fresh['path']} ({fresh['age_minutes']:.0f} min old); none taken"
+    elif module.check_mode:
+        name = backup_name(p['layout'], p['prefix'] or database, now)
+        result.update(
+            changed=True, taken=True, backup={'path': os.path.join(directory, name)}, msg=f'would take {name}'
+        )
+    else:
+        mode = int(p['mode'], 8) if isinstance(p['mode'], str) else int(p['mode'])
+        result['backup'] = take_backup(
+            target,
+            database,
+            directory,
+            layout=p['layout'],
+            prefix=p['prefix'] or database,
+            compress=p['compress'],
+            mode=mode,
+            app_files_dir=p['app_files_dir'] if p['layout'] == 'o4o_archive' else None,
+        )
+        result.update(changed=True, taken=True, msg=f"took {result['backup']['path']}")
+    backups = list_backups(directory, database)
+    if module.check_mode and result['taken']:
+        backups.insert(0, predicted_backup(result['backup']['path'], now))
+    doomed = plan_retention(backups, p['keep'], p['max_age_days'], now)
+    orphans = find_orphans(directory)
+    result['orphans'] = [f"{o['path']}: {o['problem']}" for o in orphans]
+    stale = [o for o in orphans if o['removable'] and o['mtime'] < started]
+    for orphan in orphans:
+        if not orphan['removable']:
+            module.warn(f"{orphan['path']}: {orphan['problem']}; it is kept, remove or move it if it is not needed")
+    if doomed:
+        result.update(changed=True, pruned=doomed)
+    if stale:
+        result.update(changed=True, removed_orphans=[o['path'] for o in stale])
+    if not module.check_mode:
+        remove_backups(doomed)
+        remove_orphans(stale, started)
 
 
 def main() -> None:
@@ -175,46 +249,26 @@ def main() -> None:
         module.fail_json(
             msg=f'backup directory {directory} does not exist: create it (the pg_backup role does) or fix pg_backup_dir'
         )
-    target = target_from_params(p, module.get_bin_path('docker', required=bool(p['container'])))
     before = sorted(os.listdir(directory))
-    fresh = None if p['force'] else fresh_backup(directory, database, p['max_age_minutes'])
-    result: dict = {'changed': False, 'taken': False, 'pruned': []}
-    now = datetime.datetime.now(datetime.timezone.utc)
-    if fresh:
-        result['backup'] = fresh
-        result['msg'] = f"fresh verified backup {fresh['path']} ({fresh['age_minutes']:.0f} min old); none taken"
-    elif module.check_mode:
-        name = backup_name(p['layout'], p['prefix'] or database, now)
-        result.update(
-            changed=True, taken=True, backup={'path': os.path.join(directory, name)}, msg=f'would take {name}'
+    result: dict = {'changed': False, 'taken': False, 'pruned': [], 'removed_orphans': [], 'orphans': []}
+    try:
+        with contextlib.nullcontext() if module.check_mode else directory_lock(directory):
+            run(module, result)
+    except BackupError as err:
+        module.fail_json(msg=f'backup of {database} failed and nothing was kept: {err}. {err.advice}', **result)
+    except OSError as err:
+        module.fail_json(
+            msg=f'the backup of {database} is kept, but listing or pruning {directory} failed: {err}. '
+            f'Check the directory and its file system (owner pg_backup_owner, mode 0700, df -h), then run again',
+            **result,
         )
-    else:
-        mode = int(p['mode'], 8) if isinstance(p['mode'], str) else int(p['mode'])
-        try:
-            result['backup'] = take_backup(
-                target,
-                database,
-                directory,
-                layout=p['layout'],
-                prefix=p['prefix'] or database,
-                compress=p['compress'],
-                mode=mode,
-                app_files_dir=p['app_files_dir'] if p['layout'] == 'o4o_archive' else None,
-            )
-        except BackupError as err:
-            module.fail_json(msg=f'backup of {database} failed and nothing was kept: {err}', **result)
-        result.update(changed=True, taken=True, msg=f"took {result['backup']['path']}")
-    doomed = plan_retention(list_backups(directory, database), p['keep'], p['max_age_days'], now)
-    if doomed:
-        result.update(changed=True, pruned=doomed)
-        if not module.check_mode:
-            remove_backups(doomed)
     if module._diff and result['changed']:
+        gone = {os.path.basename(d) for d in result['pruned'] + result['removed_orphans']}
         after = (
             sorted(os.listdir(directory))
             if not module.check_mode
             else sorted(
-                (set(before) | {os.path.basename(result['backup']['path'])}) - {os.path.basename(d) for d in doomed}
+                (set(before) | ({os.path.basename(result['backup']['path'])} if result['taken'] else set())) - gone
             )
         )
         result['diff'] = {
