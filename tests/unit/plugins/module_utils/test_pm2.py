@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils._pm2 import (
 )
 from ansible_collections.sre.runbooks.plugins.modules.pm2 import plan
 from tests.support.adhoc import run_adhoc
+from tests.support.services import free_port
 
 RAW = {
     'name': 'api-server',
@@ -237,3 +241,118 @@ def test_a_daemon_lost_with_no_saved_app_fails_saying_so(app):
         )
     rc, result = module(pm2, ecosystem, 'online')
     assert rc == 0 and result['changed'] and result['app']['status'] == 'online', result
+
+
+# ---------------------------------------------------------------------------------
+# The pm2_app role's release step on localhost, with a real git repository, build and
+# pm2: "already deployed" must come from what is built and running, not from git HEAD.
+
+BUILD = """const fs = require('fs');
+if (fs.existsSync(process.argv[2])) { console.error('build broken on purpose'); process.exit(1); }
+fs.rmSync('dist', {recursive: true, force: true});
+fs.mkdirSync('dist');
+fs.copyFileSync('src/server.js', 'dist/server.js');
+"""
+SERVER = """const version = '{version}';
+require('http').createServer((q, r) => r.end(JSON.stringify({{version}}))).listen(process.env.PORT, '127.0.0.1');
+"""
+
+
+@pytest.fixture
+def release(tmp_path, pm2_bin):
+    """A git repository with releases v1 and v2 of an app whose build fails while the
+    file `break` exists; a playbook that deploys -e version=... with pm2_app."""
+    repo, home, port = tmp_path / 'repo', tmp_path / 'pm2', free_port()
+    (repo / 'src').mkdir(parents=True)
+    (repo / 'build.js').write_text(BUILD)
+    (repo / 'ecosystem.config.js').write_text(
+        "module.exports = { apps: [{ name: 'demo', script: 'dist/server.js', cwd: __dirname,"
+        f" env: {{ PORT: '{port}' }} }}] }};\n"
+    )
+    (repo / '.gitignore').write_text('dist/\n')
+    git = ['git', '-C', str(repo), '-c', 'user.email=t@t', '-c', 'user.name=t']
+    subprocess.run([*git, 'init', '-q'], check=True)
+    for version in ('v1', 'v2'):
+        (repo / 'src' / 'server.js').write_text(SERVER.format(version=version))
+        subprocess.run([*git, 'add', '-A'], check=True)
+        subprocess.run([*git, 'commit', '-qm', version], check=True)
+        subprocess.run([*git, 'tag', version], check=True)
+    playbook = tmp_path / 'deploy.yml'
+    playbook.write_text(
+        f"""- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: sre.runbooks.pm2_app
+      vars:
+        pm2_app_name: demo
+        pm2_app_user: root
+        pm2_app_pm2_home: {home}
+        pm2_app_dir: {repo}
+        pm2_app_repo_dir: {repo}
+        pm2_app_version: "{{{{ version }}}}"
+        pm2_app_install_command: [node, --version]
+        pm2_app_build_commands: [{{cmd: [node, build.js, {tmp_path / 'break'}]}}]
+        pm2_app_health_url: http://127.0.0.1:{port}/
+        pm2_app_health_retries: 10
+        pm2_app_health_delay: 1
+        pm2_app_min_uptime: 1
+        pm2_app_fallback: false
+"""
+    )
+    env = dict(
+        os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), PATH=f'{Path(pm2_bin).parent}:{os.environ["PATH"]}'
+    )
+
+    def deploy(version: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                str(Path(sys.executable).with_name('ansible-playbook')),
+                '-i', 'localhost,', '-c', 'local', str(playbook),
+                '-e', f'version={version}', '-e', f'ansible_python_interpreter={sys.executable}',
+                '-e', 'ansible_become_method=su', *extra,
+            ],
+            capture_output=True, text=True, cwd=ROOT, env=env, check=False,
+        )  # fmt: skip
+
+    def serving() -> str:
+        with urllib.request.urlopen(f'http://127.0.0.1:{port}/', timeout=5) as answer:
+            return json.load(answer)['version']
+
+    yield deploy, serving, tmp_path / 'break', repo
+    subprocess.run([pm2_bin, 'kill'], env={**env, 'PM2_HOME': str(home)}, capture_output=True, check=False)
+
+
+def recap_changed(run: subprocess.CompletedProcess) -> int:
+    return int(re.findall(r'localhost\s*:.*changed=(\d+)', run.stdout)[-1])
+
+
+def test_a_failed_build_is_retried_by_the_rerun_and_the_app_restarted(release):
+    deploy, serving, broken, _repo = release
+    assert deploy('v1').returncode == 0
+    assert serving() == 'v1'
+    broken.write_text('')
+    failed = deploy('v2')
+    assert failed.returncode != 0
+    assert 'still runs the previous build' in failed.stdout and 'running again retries' in failed.stdout
+    assert serving() == 'v1'
+    broken.unlink()
+    predicted = deploy('v2', '--check')
+    assert predicted.returncode == 0 and 'install, build and restart demo' in predicted.stdout, predicted.stdout
+    retried = deploy('v2')
+    assert retried.returncode == 0, retried.stdout
+    assert serving() == 'v2'
+    again = deploy('v2')
+    assert again.returncode == 0 and recap_changed(again) == 0, again.stdout
+
+
+def test_a_build_newer_than_the_running_process_is_restarted_onto(release):
+    """The build succeeded but the restart never happened (a daemon killed, a lost
+    connection): the marker is newer than the process, so the re-run restarts."""
+    deploy, _serving, _broken, repo = release
+    assert deploy('v1').returncode == 0
+    time.sleep(1.1)
+    (repo / '.git' / 'sre-runbooks-build').touch()
+    rerun = deploy('v1')
+    assert rerun.returncode == 0 and recap_changed(rerun) > 0, rerun.stdout
+    assert 'Set the pm2 state of the app to restarted' in rerun.stdout
+    assert recap_changed(deploy('v1')) == 0
