@@ -239,7 +239,11 @@ def _prepare(text: str) -> tuple[str, dict[str, str]]:
                 bodies[placeholder] = '\n'.join(lines) + '\n'
             pending = []
             continue
-        elif text.startswith('<<', index) and not text.startswith('<<<', index):
+        elif text.startswith('<<<', index):
+            out.append('<<<')
+            index += 3
+            continue
+        elif text.startswith('<<', index):
             match = HEREDOC.match(text, index)
             if match:
                 placeholder = f'__sre_heredoc_{len(bodies) + len(pending)}__'

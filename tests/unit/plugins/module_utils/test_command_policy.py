@@ -8,8 +8,16 @@ Every wrapper form of the safety issue appears on both sides: combined short fla
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+from ansible.plugins.filter.core import FilterModule as CoreFilters
+from jinja2.nativetypes import NativeEnvironment
+
+from ansible_collections.sre.runbooks.plugins.filter.compose import FilterModule as ComposeFilters
 from ansible_collections.sre.runbooks.plugins.module_utils._command_policy import evaluate, merge_policy
 
 DANGEROUS = [
@@ -226,3 +234,312 @@ def test_unparsable_command_is_refused_with_the_reason():
 def test_violation_names_the_command_and_where_it_runs():
     verdict = evaluate('docker exec qa_arena_postgres_prod rm -rf /var/lib/postgresql/data')
     assert 'in docker exec qa_arena_postgres_prod' in verdict['violations'][0]['command']
+
+
+# --- Bypass classes: each lists refused forms (with the rule) and allowed look-alikes. ---
+
+BYPASS_CLASSES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
+    'bundled options of sudo, su, runuser': (
+        [
+            ('sudo -iu postgres dropdb o4o_platform', 'drop_live_database'),
+            ('sudo -u postgres dropdb o4o_platform', 'drop_live_database'),
+            ('sudo -Hu postgres dropdb o4o_platform', 'drop_live_database'),
+            ('sudo -EHu postgres -- dropdb o4o_platform', 'drop_live_database'),
+            ('sudo -upostgres dropdb o4o_platform', 'drop_live_database'),
+            ("su -lc 'dropdb o4o_platform' postgres", 'drop_live_database'),
+            ("su postgres -c 'dropdb o4o_platform'", 'drop_live_database'),
+            ('su - postgres -c "dropdb o4o_platform"', 'drop_live_database'),
+            ("su -s /bin/sh -c 'docker volume prune -f' deploy", 'docker_volume_prune'),
+            ('runuser -u postgres -- dropdb o4o_platform', 'drop_live_database'),
+            ('runuser -u postgres dropdb o4o_platform', 'drop_live_database'),
+            ('doas -u postgres dropdb o4o_platform', 'drop_live_database'),
+            ('xargs -I{} -n1 docker volume rm {}', 'docker_volume_rm'),
+            ('echo o4o_platform | xargs dropdb', 'drop_live_database'),
+            ('nsenter -t 1 -m -- rm -rf /var/lib/postgresql/data', 'pgdata_destroy'),
+        ],
+        [
+            'sudo -iu postgres psql -c "select 1"',
+            'sudo -Hu postgres pg_dump -Fc -f /backup/o4o.dump o4o_platform',
+            "su -lc 'pg_isready' postgres",
+            'runuser -u postgres -- dropdb o4o_platform_restore',
+            'echo o4o_platform_broken_1 | xargs dropdb',
+        ],
+    ),
+    'scripts and stdin fed to database shells': (
+        [
+            ('psql -f drop.sql', 'database_shell_script'),
+            ('psql --file=drop.sql o4o_platform', 'database_shell_script'),
+            ('psql -d o4o_platform < drop.sql', 'database_shell_script'),
+            ('cat x.sql | psql', 'database_shell_script'),
+            ('zcat dump.sql.gz | psql -d o4o_platform', 'database_shell_script'),
+            ("psql -c '\\i /tmp/drop.sql'", 'database_shell_script'),
+            ("echo 'DROP DATABASE o4o_platform' | psql", 'drop_live_database'),
+            ("printf 'DROP DATABASE %s;' o4o_platform | sudo -u postgres psql", 'drop_live_database'),
+            ('psql <<EOF\nDROP DATABASE o4o_platform;\nEOF', 'drop_live_database'),
+            ("psql <<'SQL'\nselect 1;\nDROP DATABASE \"o4o_platform\";\nSQL", 'drop_live_database'),
+            ("psql <<< 'DROP DATABASE o4o_platform'", 'drop_live_database'),
+            ('mongosh < cleanup.js', 'database_shell_script'),
+            ('mongosh playcode cleanup.js', 'database_shell_script'),
+            ('mongosh --file cleanup.js', 'database_shell_script'),
+            ("mongosh --eval \"load('cleanup.js')\"", 'database_shell_script'),
+            ("echo 'db.dropDatabase()' | mongosh playcode", 'drop_live_database'),
+            ('redis-cli < commands.txt', 'database_shell_script'),
+            ('echo FLUSHALL | redis-cli', 'redis_flush'),
+            ('mysql fragrance_ai < drop.sql', 'database_shell_script'),
+            ("mysql -e 'source /tmp/drop.sql' fragrance_ai", 'database_shell_script'),
+            ("mysql -e 'DROP SCHEMA fragrance_ai'", 'drop_live_database'),
+            ('docker exec -i db psql -U postgres < drop.sql', 'database_shell_script'),
+        ],
+        [
+            "echo 'select count(*) from users' | psql -d o4o_platform",
+            'psql -d o4o_platform <<EOF\nselect 1;\nEOF',
+            'psql -d o4o_platform_restore -f /backup/schema.sql',
+            'pg_dump -Fp o4o_platform | psql -d o4o_platform_restore',
+            'psql -l',
+            'psql -c "select 1" < /dev/null',
+            'echo ping | redis-cli',
+            'mongosh --quiet --eval "db.adminCommand({ping: 1})"',
+            'mysql -e "show databases"',
+        ],
+    ),
+    'eval, nested interpreters and shell syntax': (
+        [
+            ('eval "docker volume prune -f"', 'docker_volume_prune'),
+            ('eval docker volume "prune" -f', 'docker_volume_prune'),
+            ("eval 'docker compose' down -v", 'compose_down_volumes'),
+            ('bash -o pipefail -c "docker volume prune -f"', 'docker_volume_prune'),
+            ('bash <<EOF\ndocker volume prune -f\nEOF', 'docker_volume_prune'),
+            ("echo 'docker volume rm data' | sh", 'docker_volume_rm'),
+            ('{ docker volume prune -f; }', 'docker_volume_prune'),
+            ('if true; then docker volume rm data; fi', 'docker_volume_rm'),
+            ('(true);docker volume rm data', 'docker_volume_rm'),
+            ("ssh db1 'sudo -iu postgres dropdb o4o_platform'", 'drop_live_database'),
+            ("watch -n 5 'docker volume prune -f'", 'docker_volume_prune'),
+            ("alias clean='docker volume prune -f'; clean", 'docker_volume_prune'),
+            ('psql -c "\\! rm -rf /var/lib/postgresql/15/main"', 'pgdata_destroy'),
+            ("psql -c \"COPY t FROM PROGRAM 'rm -rf /var/lib/postgresql/data'\"", 'pgdata_destroy'),
+        ],
+        [
+            'eval "echo ready"',
+            "bash -c 'docker compose ps'",
+            'bash /opt/scripts/report.sh',
+            'ssh db1 uptime',
+            "watch -n 5 'docker compose ps'",
+            'echo "docker volume prune -f" > note.txt',
+        ],
+    ),
+    'variables and substitutions as the command name': (
+        [
+            ('X=docker; $X volume prune -f', 'docker_volume_prune'),
+            ('export D=/var/lib/postgresql; rm -rf "$D"', 'pgdata_destroy'),
+            ('$(echo docker) volume prune -f', 'dynamic_command_name'),
+            ('"$DOCKER" volume prune -f', 'dynamic_command_name'),
+            ('`which docker` volume prune -f', 'dynamic_command_name'),
+            ('eval "$(ssh-agent -s)"', 'dynamic_command_name'),
+        ],
+        [
+            'X=1; echo $X',
+            '"${PG_BIN}/pg_isready" -h 127.0.0.1',
+            'kill $(cat /run/app.pid)',
+        ],
+    ),
+    'working directory before relative deletes': (
+        [
+            ('cd /var/lib && rm -rf postgresql', 'pgdata_destroy'),
+            ('cd /var/lib/postgresql/15 && rm -rf main', 'pgdata_destroy'),
+            ('cd /var/lib/postgresql/15/main; rm -rf ./*', 'pgdata_destroy'),
+            ('pushd /var/lib/postgresql && find . -delete', 'pgdata_destroy'),
+            ('cd /var/lib; cd postgresql; mv 15 /tmp/old', 'pgdata_destroy'),
+            ('sudo -D /var/lib rm -rf postgresql', 'pgdata_destroy'),
+            ('sudo --chdir=/var/lib rm -rf postgresql', 'pgdata_destroy'),
+            ('env -C /var/lib/postgresql rm -rf 15', 'pgdata_destroy'),
+            ('env --chdir /var/lib rm -rf postgresql', 'pgdata_destroy'),
+            ('cd "$PGDATA" && rm -rf *', 'pgdata_destroy'),
+            ('cd "$WORK" && rm -rf data', 'pgdata_destroy'),
+            ('sudo -iu postgres rm -rf 15/main', 'pgdata_destroy'),
+            ('rm -rf pg_wal', 'pgdata_destroy'),
+            ('rm -rf /var/lib', 'pgdata_destroy'),
+            ('rm -rf /', 'pgdata_destroy'),
+            ('mv /var/lib /var/lib.old', 'pgdata_destroy'),
+            ('find / -name "*.pid" -delete', 'pgdata_destroy'),
+        ],
+        [
+            'cd /srv/app && rm -rf dist node_modules',
+            'cd /tmp && rm -rf sre-restore-work',
+            '(cd /var/lib/postgresql); cd /tmp && rm -rf main',
+            'cd /var/lib/postgresql | rm -f /tmp/x',
+            'cd /var/lib/postgresql && ls -la',
+            'rm -f /backup/o4o/o4o_backup_1.tar.gz',
+            'rm -f *.log',
+            'find /backup/postgres -name "*.dump" -mtime +7 -delete',
+        ],
+    ),
+    'destructive statements inside exec wrappers': (
+        [
+            ("kubectl exec -n playcode mongodb-0 -- mongosh --eval 'db.dropDatabase()'", 'drop_live_database'),
+            (
+                "kubectl exec mongodb-0 -n playcode -c mongo -- mongosh playcode --eval 'db.dropDatabase()'",
+                'drop_live_database',
+            ),
+            ("kubectl exec mongodb-0 -n playcode mongosh --eval 'db.dropDatabase()'", 'drop_live_database'),
+            (
+                "kubectl -n playcode exec -it mongodb-0 -- mongosh --eval 'db.runCommand({dropDatabase: 1})'",
+                'drop_live_database',
+            ),
+            ('mongosh --eval "db.getSiblingDB(\'playcode\').dropDatabase()"', 'drop_live_database'),
+            ("mongosh --eval 'use playcode; db.dropDatabase()'", 'drop_live_database'),
+            ("mongosh playcode --eval 'db.users.drop()'", 'mongo_drop_collection'),
+            ("mongosh playcode --eval \"db.getCollection('users').drop()\"", 'mongo_drop_collection'),
+            ("mongosh playcode --eval 'db.sessions.deleteMany({})'", 'mongo_drop_collection'),
+            ("docker exec db psql -U postgres -c 'DROP DATABASE o4o_platform'", 'drop_live_database'),
+            ("docker compose exec -T postgres psql -d qa_arena -c 'DROP SCHEMA public CASCADE'", 'drop_schema'),
+            ("psql -d o4o_platform -c 'DROP SCHEMA IF EXISTS app CASCADE'", 'drop_schema'),
+            ("psql -d o4o_platform -c 'DROP OWNED BY app_user'", 'drop_schema'),
+            ("psql -d o4o_platform -c 'TRUNCATE users, orders'", 'truncate_live_tables'),
+            ("psql -c 'drop /* x */ database o4o_platform'", 'drop_live_database'),
+            ('psql -c "DROP\nDATABASE o4o_platform"', 'drop_live_database'),
+            ('psql -c "DROP DATABASE $DB"', 'drop_live_database'),
+            ("psql -c 'DROP DATABASE :target'", 'drop_live_database'),
+            ("psql -d o4o_platform_restore -c '\\c o4o_platform' -c 'DROP SCHEMA public CASCADE'", 'drop_schema'),
+            ('kubectl exec redis-0 -- redis-cli FLUSHALL', 'redis_flush'),
+            ('kubectl exec redis-0 -n cache redis-cli flushdb', 'redis_flush'),
+            ("docker exec redis redis-cli EVAL \"return redis.call('FLUSHALL')\" 0", 'redis_flush'),
+            ('oc rsh redis-0 redis-cli FLUSHALL', 'redis_flush'),
+        ],
+        [
+            'kubectl exec -n playcode mongodb-0 -- mongosh --eval "rs.status()"',
+            "kubectl exec -n playcode mongodb-0 -- mongosh --eval 'db.users.dropIndex(\"email_1\")'",
+            "mongosh playcode_restore --eval 'db.dropDatabase()'",
+            "mongosh --eval \"db.getSiblingDB('playcode_rehearsal').dropDatabase()\"",
+            "mongosh playcode_restore --eval 'db.users.drop()'",
+            "docker exec db psql -U postgres -c 'DROP DATABASE o4o_platform_broken_20250101'",
+            "psql -d o4o_platform_restore -c 'DROP SCHEMA public CASCADE'",
+            "psql -d o4o_platform_restore -c 'TRUNCATE users'",
+            "psql -d o4o_platform -c 'DROP SCHEMA old_reports'",
+            'kubectl exec redis-0 -- redis-cli DBSIZE',
+            'kubectl logs -n playcode mongodb-0 --tail 100',
+        ],
+    ),
+}
+CLASS_REFUSED = [(name, command, rule) for name, (refused, _ok) in BYPASS_CLASSES.items() for command, rule in refused]
+CLASS_ALLOWED = [(name, command) for name, (_bad, allowed) in BYPASS_CLASSES.items() for command in allowed]
+
+
+@pytest.mark.parametrize(('kind', 'command', 'rule'), CLASS_REFUSED, ids=[f'{k}: {c}' for k, c, _r in CLASS_REFUSED])
+def test_bypass_classes_are_refused(kind, command, rule):
+    verdict = evaluate(command)
+    assert not verdict['allowed'], f'{kind}: {verdict}'
+    assert rule in {v['rule'] for v in verdict['violations']}, verdict['reason']
+
+
+@pytest.mark.parametrize(('kind', 'command'), CLASS_ALLOWED, ids=[f'{k}: {c}' for k, c in CLASS_ALLOWED])
+def test_bypass_classes_keep_legitimate_forms(kind, command):
+    verdict = evaluate(command)
+    assert verdict['allowed'], f'{kind}: {verdict["reason"]}'
+
+
+def test_every_bypass_class_has_both_sides():
+    assert all(len(refused) >= 5 and len(allowed) >= 3 for refused, allowed in BYPASS_CLASSES.values())
+
+
+@pytest.mark.parametrize(
+    ('command', 'stdin', 'cwd', 'allowed'),
+    [
+        ('psql', 'DROP DATABASE o4o_platform;', None, False),
+        ('psql -d o4o_platform', 'select 1;', None, True),
+        (['redis-cli'], 'FLUSHALL\n', None, False),
+        ('rm -rf main', None, '/var/lib/postgresql/15', False),
+        (['rm', '-rf', 'dist'], None, '/srv/app', True),
+        ('find . -delete', None, '/var/lib/postgresql/15/main', False),
+    ],
+)
+def test_stdin_and_chdir_of_the_task_are_judged(command, stdin, cwd, allowed):
+    assert evaluate(command, stdin=stdin, cwd=cwd)['allowed'] is allowed
+
+
+def test_the_new_rules_can_be_disabled_per_inventory():
+    policy = merge_policy({'rules_disabled': ['database_shell_script', 'truncate_live_tables']})
+    assert evaluate('psql -d o4o_platform -f migrate.sql', policy)['allowed']
+    assert evaluate("psql -d o4o_platform -c 'TRUNCATE job_queue'", policy)['allowed']
+    assert not evaluate("echo 'DROP DATABASE o4o_platform' | psql", policy)['allowed']
+
+
+# --- The collection's own safe_command calls stay allowed. ---
+
+ROOT = Path(__file__).resolve().parents[4]
+SAFE_COMMAND = {'sre.runbooks.safe_command', 'safe_command'}
+
+
+def _safe_command_tasks(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _safe_command_tasks(item)
+    elif isinstance(node, dict):
+        if SAFE_COMMAND & set(node):
+            yield node
+        for key in ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers'):
+            yield from _safe_command_tasks(node.get(key))
+
+
+def _environment() -> NativeEnvironment:
+    env = NativeEnvironment()
+    env.filters.update(CoreFilters().filters())
+    env.filters.update({f'sre.runbooks.{name}': f for name, f in ComposeFilters().filters().items()})
+    return env
+
+
+def _render(env: NativeEnvironment, value: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(value, str) and '{{' in value:
+        return env.from_string(value).render(variables)
+    if isinstance(value, list):
+        return [_render(env, item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: _render(env, item, variables) for key, item in value.items()}
+    return value
+
+
+def _stack_variables(env: NativeEnvironment, stack: str, extra: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    for defaults in sorted(ROOT.glob('roles/*/defaults/main.yml')):
+        variables.update(yaml.safe_load(defaults.read_text()) or {})
+    variables.update(yaml.safe_load((ROOT / 'playbooks' / 'group_vars' / f'{stack}.yml').read_text()))
+    variables.update(extra)
+    common = yaml.safe_load((ROOT / 'roles/compose_common/tasks/main.yml').read_text())
+    facts = next(
+        task['ansible.builtin.set_fact'] for task in common if 'compose_cli' in task.get('ansible.builtin.set_fact', {})
+    )
+    variables['compose_cli'] = _render(env, facts['compose_cli'], variables)
+    return variables
+
+
+def _rendered_calls() -> Iterator[tuple[str, Any]]:
+    env = _environment()
+    files = sorted([*ROOT.glob('roles/*/tasks/**/*.yml'), *ROOT.glob('playbooks/*.yml')])
+    for stack in ('qa_arena', 'fragrance'):
+        for state in ('on', 'off'):
+            variables = _stack_variables(
+                env, stack, {'compose_maintenance_state': state, '__compose_service': 'backend'}
+            )
+            for path in files:
+                for task in _safe_command_tasks(yaml.safe_load(path.read_text())):
+                    args = task.get('sre.runbooks.safe_command') or task.get('safe_command')
+                    local = {**variables, **_render(env, task.get('vars') or {}, variables)}
+                    items = _render(env, task.get('loop', [None]), local)
+                    for item in items.items() if isinstance(items, dict) else items:
+                        scope = {**local, 'item': item}
+                        command = _render(env, args.get('cmd', args.get('argv')), scope)
+                        yield f'{path.relative_to(ROOT)}: {task["name"]} ({stack}, {state})', command
+
+
+RENDERED_CALLS = list(_rendered_calls())
+
+
+def test_every_safe_command_task_was_rendered():
+    assert len({where.split(' (')[0] for where, _command in RENDERED_CALLS}) >= 12
+
+
+@pytest.mark.parametrize(('where', 'command'), RENDERED_CALLS, ids=[where for where, _c in RENDERED_CALLS])
+def test_the_collections_own_safe_command_calls_are_allowed(where, command):
+    assert isinstance(command, (list, str)) and command, f'{where} did not render: {command!r}'
+    verdict = evaluate(command)
+    assert verdict['allowed'], f'{where}: {verdict["reason"]}'
