@@ -21,11 +21,10 @@ display = Display()
 NON_PRODUCTION = frozenset({'lab', 'molecule', 'ci', 'test', 'testing', 'dev', 'development', 'staging', 'local'})
 
 ARGUMENT_SPEC = dict(
-    target=dict(type='str', required=True),
+    target=dict(type='raw', required=True),
     action=dict(type='str', required=True),
     confirmation=dict(type='raw', no_log=False),
     environment=dict(type='str'),
-    together_with=dict(type='list', elements='str', default=[]),
 )
 
 
@@ -52,7 +51,9 @@ class ActionModule(ActionBase):
         confirmation = args['confirmation']
         if confirmation is None:
             confirmation = task_vars.get('sre_confirm')
-        target, action = args['target'], args['action']
+        targets = args['target'] if isinstance(args['target'], list) else [args['target']]
+        targets = [str(name) for name in targets]
+        target, action = ' and '.join(targets), args['action']
         result.update(changed=False, environment=environment, target=target, confirmed=False)
         if environment in NON_PRODUCTION:
             result.update(confirmed=True, msg=f'{environment}: no confirmation needed to {action} {target}')
@@ -61,9 +62,8 @@ class ActionModule(ActionBase):
             display.warning(
                 f'sre_environment is {environment!r}, not one of {sorted(NON_PRODUCTION)}: treated as production'
             )
-        names = ','.join(dict.fromkeys([*args['together_with'], target]))
-        how = f'-e sre_confirm={names} (the AWX survey field "confirm")'
-        if target in confirmed_names(confirmation):
+        how = f'-e sre_confirm={",".join(targets)} (the AWX survey field "confirm")'
+        if set(targets) <= set(confirmed_names(confirmation)):
             log = write_audit(
                 task_vars.get('sre_audit_log'),
                 'production_confirmed',

@@ -25,8 +25,10 @@ author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:
   target:
-    description: Name the operator must type, e.g. the database or host.
-    type: str
+    description:
+      - Name the operator must type, e.g. the database or host; or a list of names, all
+        of which must be confirmed (a run that isolates a host and restores a database).
+    type: raw
     required: true
   action:
     description: What is about to happen, in words, for the messages.
@@ -38,11 +40,7 @@ options:
       - A list of names, or one string of names joined by commas, for a run that needs
         several (C(-e sre_confirm=api,o4o_platform) for a ransomware rebuild).
     type: raw
-  together_with:
-    description: The other names this run needs confirmed, so that the message shows the whole C(sre_confirm).
-    type: list
-    elements: str
-    default: []
+
   environment:
     description: The inventory's environment; defaults to the variable C(sre_environment).
     type: str

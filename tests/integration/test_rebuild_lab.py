@@ -61,7 +61,8 @@ def rebuild(lab, tmp_path_factory):
         'api',
         'sh',
         '-c',
-        'iptables -P INPUT ACCEPT; iptables -P OUTPUT ACCEPT; iptables -P FORWARD ACCEPT; iptables -F',
+        'systemctl disable --now sre-isolation.service 2>/dev/null;'
+        ' iptables -P INPUT ACCEPT; iptables -P OUTPUT ACCEPT; iptables -P FORWARD ACCEPT; iptables -F',
     )
     # pm2 resurrects the app as it was saved: stopped by the isolation. Start it.
     lab.exec('api', 'env', 'PM2_HOME=/home/ubuntu/.pm2', 'pm2', 'start', 'api-server', user='ubuntu')
@@ -152,6 +153,13 @@ def test_ransomware_isolates_picks_the_backup_before_the_compromise_and_rolls_ba
     again = lab.playbook('rebuild_host.yml', extravars=scenario)
     assert again.rc == 0
     assert changed(again, 'api', 'localhost', 'spare', 'web') == {'api': 0, 'localhost': 0, 'spare': 0, 'web': 0}
+
+    # A reboot does not lift the isolation: sre-isolation.service restores the ruleset.
+    subprocess.run(['docker', 'restart', 'sre-lab-api'], check=True, capture_output=True)
+    wait_for(lambda: lab.exec('api', 'systemctl', 'is-system-running').strip() in ('running', 'degraded'))
+    assert 'sre.runbooks isolation' in lab.exec('api', 'iptables', '-S', 'INPUT')
+    assert lab.module('ansible.builtin.ping', pattern='api').rc == 0
+    assert not port_open_from_web(22)
 
     # A firewall change that would lock the controller out is rolled back by the host.
     locked_out = lab.playbook('isolate_host.yml', extravars={'host_isolation_allowed_sources': ['192.0.2.1/32']})

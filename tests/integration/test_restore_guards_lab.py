@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The O4O restore on the lab, behind its guards: without a fresh verified backup, and
-on an inventory marked production without confirmation, it rehearses but never swaps,
-and the live database stays exactly as it was."""
+"""The O4O restore on the lab, behind its guards: without a fresh verified backup it
+rehearses but never swaps; on an inventory marked production without confirmation it
+stops before the rehearsal. The live database stays exactly as it was."""
 
 from __future__ import annotations
 
@@ -39,15 +39,16 @@ def damaged_lab(lab):
     lab.exec('api', 'psql', '-Xqc', 'DROP DATABASE IF EXISTS o4o_platform_restore', user='postgres')
 
 
-def test_production_without_confirmation_rehearses_but_never_swaps(damaged_lab):
+def test_production_without_confirmation_is_refused_before_the_rehearsal(damaged_lab):
     before = live_state(damaged_lab)
     runner = damaged_lab.playbook('restore_database.yml', extravars={'sre_environment': 'production'})
     assert runner.rc != 0
-    assert task_results(runner, REHEARSE)['api']['changed'] is True
-    refusal = task_results(runner, 'Swap | Require the operator\'s confirmation on production')['api']
+    refusal = task_results(runner, "Guard | Require the operator's confirmation of o4o_platform")['api']
     assert 'refusing to replace with its rehearsed restore the database o4o_platform in production' in refusal['msg']
     assert '-e sre_confirm=o4o_platform' in refusal['msg']
-    assert SWAP not in {e['event_data'].get('task') for e in runner.events}
+    tasks = {e['event_data'].get('task') for e in runner.events}
+    assert REHEARSE not in tasks and SWAP not in tasks
+    assert runner.stats.get('changed', {}).get('api', 0) == 0
     assert live_state(damaged_lab) == before
 
 
