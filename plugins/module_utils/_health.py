@@ -51,6 +51,18 @@ def lookup(document: Any, dotted: str) -> Any:
     return document
 
 
+def redact_url(url: str) -> str:
+    """The URL without the secret of its user part (``https://u:***@host/``, a lone
+    token as ``***@host``), for names and details that reach the output; headers and
+    bodies are never reported."""
+    scheme, sep, rest = url.partition('://')
+    userinfo, at, hostpart = rest.partition('@')
+    if not sep or not at or '/' in userinfo:
+        return url
+    user, colon, _secret = userinfo.partition(':')
+    return f'{scheme}://{user}:***@{hostpart}' if colon else f'{scheme}://***@{hostpart}'
+
+
 def _http_once(spec: dict[str, Any]) -> tuple[int, bytes, float]:
     data = None
     headers = dict(spec.get('headers') or {})
@@ -76,7 +88,8 @@ def _http_once(spec: dict[str, Any]) -> tuple[int, bytes, float]:
 
 def probe_http(spec: dict[str, Any]) -> dict[str, Any]:
     """GET/POST a URL ``samples`` times; check status, JSON fields and latency."""
-    name, started = spec.get('name') or spec['url'], time.monotonic()
+    url = redact_url(spec['url'])
+    name, started = spec.get('name') or url, time.monotonic()
     expected = spec.get('status') or [200]
     timings: list[float] = []
     problems: list[str] = []
@@ -86,7 +99,7 @@ def probe_http(spec: dict[str, Any]) -> dict[str, Any]:
             status, body, took = _http_once(spec)
         except (OSError, ValueError) as err:
             reason = getattr(err, 'reason', err)
-            return _result(name, 'http', False, f"{spec['url']}: {reason}", started, status=None)
+            return _result(name, 'http', False, f'{url}: {reason}', started, status=None)
         timings.append(took)
         if status not in expected:
             problems.append(f'status {status}, expected {expected}')

@@ -38,10 +38,14 @@ options:
         type: str
         default: GET
       headers:
-        description: Request headers.
+        description:
+          - Request headers. Their values (an C(Authorization) bearer token) are
+            C(no_log): they are never shown in the result or the task output.
         type: dict
       body:
-        description: Request body, sent as JSON.
+        description:
+          - Request body, sent as JSON. C(no_log) like O(http[].headers): a login
+            check's body carries a password.
         type: raw
       status:
         description: Status codes that count as healthy.
@@ -246,8 +250,8 @@ def main() -> None:
                     name=dict(type='str'),
                     url=dict(type='str', required=True),
                     method=dict(type='str', default='GET'),
-                    headers=dict(type='dict'),
-                    body=dict(type='raw'),
+                    headers=dict(type='dict', no_log=True),
+                    body=dict(type='raw', no_log=True),
                     status=dict(type='list', elements='int', default=[200]),
                     json=dict(type='dict'),
                     samples=dict(type='int', default=1),

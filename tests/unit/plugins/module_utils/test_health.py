@@ -161,3 +161,21 @@ def test_run_all_runs_probes_at_once_and_keeps_their_order(tmp_path):
     results = _health.run_all(params, lambda name: None, slow_run)
     assert time.monotonic() - started < 1.2
     assert [r['name'] for r in results] == ['service a', 'service b', 'service c', f'disk {tmp_path}']
+
+
+@pytest.mark.parametrize(
+    ('url', 'shown'),
+    [
+        ('https://ops:s3cret@api.example/health', 'https://ops:***@api.example/health'),
+        ('http://127.0.0.1:4000/api/health', 'http://127.0.0.1:4000/api/health'),
+        ('http://host/path@v2', 'http://host/path@v2'),
+        ('http://ghp_token@host/', 'http://***@host/'),
+    ],
+)
+def test_urls_lose_their_password_in_reports(url, shown):
+    assert _health.redact_url(url) == shown
+
+
+def test_an_unreachable_url_with_a_password_is_reported_without_it():
+    result = _health.probe_http({'url': f'http://ops:s3cret@127.0.0.1:{free_port()}/health', 'timeout': 1})
+    assert not result['ok'] and 's3cret' not in repr(result), result

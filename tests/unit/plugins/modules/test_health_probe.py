@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.adhoc import run_adhoc
@@ -38,3 +40,27 @@ def test_unhealthy_host_fails_only_when_asked(http_url):
 def test_wrong_argument_is_refused():
     rc, result = run_module({'http': [{'name': 'no url'}]})
     assert rc != 0 and 'url' in result['msg']
+
+
+@pytest.mark.parametrize('verbosity', [(), ('-vvv',)])
+def test_header_and_body_secrets_never_reach_the_output(http_url, verbosity):
+    """The echo endpoint returns the Authorization header and the body; neither the
+    invocation, nor the fields read from the answer, nor -vvv show the secrets."""
+    token, password = 'tok-3b1f9c2e-secret', 'pw-77d0a1-secret'
+    args = {
+        'http': [
+            {
+                'name': 'login',
+                'url': f'{http_url}/login',
+                'method': 'POST',
+                'status': [201],
+                'headers': {'Authorization': f'Bearer {token}'},
+                'body': {'password': password},
+                'json': {'auth': None, 'echo.password': None},
+            }
+        ]
+    }
+    rc, result = run_module(args, *verbosity)
+    assert rc == 0 and result['healthy'], result
+    shown = json.dumps(result)
+    assert token not in shown and password not in shown, shown
