@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,127 @@ def test_swap_of_a_missing_database_is_refused(target, backed_up):
     with pytest.raises(_pg_restore.RestoreError, match='nope does not exist'):
         _pg_restore.swap(target, 'nope', backup['sha256'])
     assert users(target, name) == 100
+
+
+def damage(target: Target, name: str, keep: int) -> None:
+    sql(target, f'DELETE FROM orders WHERE id > {keep}; DELETE FROM users WHERE id > {keep};', database=name)
+
+
+def test_swap_of_a_marked_but_damaged_database_is_not_called_done(target, backed_up):
+    """Issue #18 (1): the mark on the database is not proof; its rows are checked."""
+    name, backup = backed_up
+    _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
+    _pg_restore.swap(target, name, backup['sha256'])
+    assert _pg_restore.live_differences(target, name, backup['tables']) == []
+    damage(target, name, 250)
+    assert _pg_restore.live_differences(target, name, backup['tables']) == [
+        'public.orders has 250 rows, the backup 300',
+        'public.users has 250 rows, the backup 300',
+    ]
+    with pytest.raises(_pg_restore.RestoreError, match=r'carries the mark of .* but public\.orders has 250 rows'):
+        _pg_restore.swap(target, name, backup['sha256'])
+    # Restoring again: a new rehearsal, then a swap that sets the damaged one aside
+    # (under a name of its own, even within the same second as the first swap).
+    _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
+    swapped = _pg_restore.swap(target, name, backup['sha256'])
+    assert swapped['changed'] and users(target, name) == 300
+    assert len([n for n in names(target) if n.startswith(f'{name}_broken_')]) == 2
+    assert not _pg_restore.swap(target, name, backup['sha256'])['changed']
+
+
+def test_more_rows_than_the_backup_are_writes_since_the_restore_not_damage(target, backed_up):
+    name, backup = backed_up
+    _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
+    _pg_restore.swap(target, name, backup['sha256'])
+    sql(target, "INSERT INTO users VALUES (1000, 'new')", database=name)
+    assert _pg_restore.live_differences(target, name, backup['tables']) == []
+    assert not _pg_restore.swap(target, name, backup['sha256'])['changed']
+
+
+@pytest.mark.parametrize('step', ['block_connections', 'terminate_sessions', 'rename', 'allow_connections'])
+def test_a_failure_after_blocking_connections_lets_clients_in_again_and_names_the_state(
+    target, backed_up, step, monkeypatch
+):
+    """Issue #18 (2): a swap that fails (an error, not a crash) puts connections back on
+    whichever database is live, and its message says which one that is."""
+    name, backup = backed_up
+    _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
+    monkeypatch.setattr(_pg_restore, 'FAIL_AFTER', step)
+    with pytest.raises(_pg_restore.RestoreError) as failure:
+        _pg_restore.swap(target, name, backup['sha256'])
+    message = str(failure.value)
+    state = _pg_restore.database_state(target, {'live': name})['live']
+    assert state['allow_connections'], message
+    renamed = step in ('rename', 'allow_connections')
+    assert users(target, name) == (300 if renamed else 100)
+    assert f'injected failure after {step}' in message
+    assert f'{name} accepts connections' in message
+    if renamed:
+        assert f'{name} serves the restore of {os.path.basename(backup["path"])}' in message
+        assert f'{name}_restore does not exist' in message
+    else:
+        assert f'{name} still serves the database from before the swap' in message
+        assert f'{name}_restore holds the verified rehearsal' in message
+    monkeypatch.setattr(_pg_restore, 'FAIL_AFTER', None)
+    _pg_restore.swap(target, name, backup['sha256'])
+    state = _pg_restore.database_state(target, {'live': name})['live']
+    assert state['allow_connections'] and state['marker']['state'] == 'restored'
+    assert users(target, name) == 300
+    assert not _pg_restore.swap(target, name, backup['sha256'])['changed']
+
+
+def test_reopen_lets_clients_in_after_a_crash_between_block_and_rename(target, backed_up):
+    """What the role's rescue runs after a swap that died: connections back on."""
+    name, backup = backed_up
+    _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
+    assert crash_after('block_connections', target, name, backup['sha256']) == 137
+    assert not _pg_restore.database_state(target, {'live': name})['live']['allow_connections']
+    reopened = _pg_restore.reopen(target, name)
+    assert reopened['changed'] and f'{name} accepts connections' in reopened['state']
+    assert _pg_restore.database_state(target, {'live': name})['live']['allow_connections']
+    assert not _pg_restore.reopen(target, name)['changed']
+    _pg_restore.swap(target, name, backup['sha256'])
+    assert users(target, name) == 300
+
+
+def terminate_when_busy(target: Target, database: str, application: str, found: list[int]) -> threading.Thread:
+    """Ends the first backend of `application` on `database` (a lost server, as far as
+    the client can tell), from another connection."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not found:
+            rows = sql(
+                target,
+                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                   WHERE datname = :'db' AND application_name = :'app' AND state = 'active'""",
+                db=database,
+                app=application,
+            )
+            found.extend(1 for row in rows if row[0] == 't')
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize('layout', ['custom', 'o4o_archive'])
+def test_a_restore_whose_server_session_is_lost_fails_cleanly_and_a_rerun_converges(target, tmp_path, layout):
+    name = f'big_{layout}'
+    seed(target, name, 300)
+    sql(target, 'INSERT INTO users SELECT i, md5(i::text) FROM generate_series(1000, 400000) i', database=name)
+    take_backup(target, name, str(tmp_path), layout=layout, prefix='bk', compress=1, mode=0o600)
+    [backup] = list_backups(str(tmp_path), name)
+    damage(target, name, 100)
+    found: list[int] = []
+    watcher = terminate_when_busy(target, f'{name}_restore', 'pg_restore' if layout == 'custom' else 'psql', found)
+    with pytest.raises(_pg_restore.RestoreError, match=rf'restoring .* into {name}_restore failed'):
+        _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
+    watcher.join()
+    assert found, 'the restore ended before its backend could be terminated'
+    live = _pg_restore.database_state(target, {'live': name})['live']
+    assert live['exists'] and live['allow_connections'] and users(target, name) == 100
+    _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
+    _pg_restore.swap(target, name, backup['sha256'])
+    assert users(target, name) == backup['tables']['public.users']
