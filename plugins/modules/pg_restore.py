@@ -21,6 +21,15 @@ description:
   - Crash-safe; if the process or the host dies at any step, running the module again
     completes the swap. The name C(<db>) never disappears.
   - Idempotent; when C(<db>) already is the restore of the chosen backup, nothing is done.
+    The mark on C(<db>) is not taken on trust - no table of the backup may be missing or
+    hold fewer rows than the manifest says (more rows are the writes since the restore);
+    a marked but damaged C(<db>) is restored again, and the message says why.
+  - A swap that fails after blocking connections lets clients in again on whichever
+    database is live, and its message names the state it left. O(phase=reopen) does the
+    same after a swap that died (the role's rescue runs it).
+  - With O(max_age_minutes), a backup older than that is refused; with O(taken_before)
+    (when a compromise began) the backup must be taken before it and its age counts from
+    it, not from now, and the advice never is to back up the compromised data.
   - Runbook procedures O6, Q8 and F7. Put M(sre.runbooks.backup_gate) and
     M(sre.runbooks.confirm) between the two phases (the C(pg_restore) role does).
 author:
@@ -37,10 +46,25 @@ options:
     description: Directory to choose the newest usable backup from, when O(backup) is not given.
     type: path
   phase:
-    description: Which part to run.
+    description:
+      - Which part to run. V(reopen) only allows connections again to O(database) and to
+        the copy a swap set aside, and reports which database is live.
     type: str
-    choices: [rehearse, swap]
+    choices: [rehearse, swap, reopen]
     required: true
+  max_age_minutes:
+    description:
+      - Oldest acceptable backup, in minutes; 0 accepts any age. Counted from now, or from
+        O(taken_before) when that is given. The C(pg_restore) role passes
+        C(pg_restore_backup_max_age_minutes).
+    type: float
+    default: 0
+  taken_before:
+    description:
+      - An ISO 8601 time when a compromise began (runbook O9, ransomware). The backup must
+        be taken before it (with O(backup_dir), the newest usable one before it is
+        chosen) and O(max_age_minutes) counts from it. A time without a zone is UTC.
+    type: str
   required_tables:
     description: Tables (C(schema.table)) that the rehearsal must contain.
     type: list
@@ -121,6 +145,10 @@ broken:
   description: Name the old database was renamed to.
   returned: phase=swap
   type: str
+resumed:
+  description: Whether the swap finished the work of an earlier run that died.
+  returned: phase=swap
+  type: bool
 """
 
 import os
@@ -129,19 +157,26 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sre.runbooks.plugins.module_utils._backup import (
     MANIFEST_SUFFIX,
+    age_problem,
     inspect_backup,
     list_backups,
+    parse_time,
+    pick_clean,
     pick_newest,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils._pg_restore import (
     RestoreError,
+    SwapStopped,
     database_owner,
     database_state,
+    live_differences,
     rehearse,
+    reopen,
     swap,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
     PostgresError,
+    Target,
     connection_argument_spec,
     target_from_params,
 )
@@ -156,18 +191,43 @@ def choose_backup(module: AnsibleModule) -> tuple[dict, list[str]]:
         return chosen, []
     if not p['backup_dir'] or not os.path.isdir(p['backup_dir']):
         module.fail_json(msg=f"backup directory {p['backup_dir']} does not exist; check pg_restore_backup_dir")
-    backup, skipped = pick_newest(list_backups(p['backup_dir'], p['database']))
+    backups = list_backups(p['backup_dir'], p['database'])
+    backup, skipped = pick_clean(backups, p['taken_before']) if p['taken_before'] else pick_newest(backups)
     if backup:
         for text in skipped:
             module.warn(f'skipped a damaged backup: {text}')
         return backup, skipped
     module.fail_json(
         msg=f"no usable backup of {p['database']} in {p['backup_dir']}"
+        + (f" taken before {p['taken_before']}" if p['taken_before'] else '')
         + (f" ({' | '.join(skipped)})" if skipped else '')
-        + '; take one with playbooks/backup.yml',
+        + (
+            '; find a clean copy taken before the compromise (the off-host store); a backup taken now '
+            'would hold the compromised data'
+            if p['taken_before']
+            else '; take one with playbooks/backup.yml'
+        ),
         skipped_backups=skipped,
     )
     raise AssertionError('unreachable')
+
+
+AGE_VARIABLE = 'pg_restore_backup_max_age_minutes'
+
+
+def check_age(module: AnsibleModule, backup: dict, result: dict) -> None:
+    """Refuse a backup too old (from now, or before the compromise) or taken after the compromise."""
+    p = module.params
+    if p['taken_before'] and parse_time(str(backup.get('created_at'))) >= parse_time(p['taken_before']):
+        module.fail_json(
+            msg=f"backup {backup['path']} was taken {backup.get('created_at')}, after the compromise began "
+            f"({p['taken_before']}): it may hold the compromised data. Choose a clean backup taken before it "
+            '(leave pg_restore_backup empty to let the newest one be picked); nothing was changed',
+            **result,
+        )
+    problem = age_problem(backup, p['max_age_minutes'], taken_before=p['taken_before'], variable=AGE_VARIABLE)
+    if problem:
+        module.fail_json(msg=f'{problem}. Nothing was changed.', **result)
 
 
 def main() -> None:
@@ -177,31 +237,52 @@ def main() -> None:
             database=dict(type='str', required=True),
             backup=dict(type='path'),
             backup_dir=dict(type='path'),
-            phase=dict(type='str', choices=['rehearse', 'swap'], required=True),
+            phase=dict(type='str', choices=['rehearse', 'swap', 'reopen'], required=True),
             required_tables=dict(type='list', elements='str', default=[]),
             owner=dict(type='str'),
             jobs=dict(type='int', default=2),
             allow_missing_live=dict(type='bool', default=False),
+            max_age_minutes=dict(type='float', default=0),
+            taken_before=dict(type='str'),
         ),
-        required_one_of=[('backup', 'backup_dir')],
+        required_if=[
+            ('phase', 'rehearse', ('backup', 'backup_dir'), True),
+            ('phase', 'swap', ('backup', 'backup_dir'), True),
+        ],
         supports_check_mode=True,
     )
     p = module.params
     database, restore = p['database'], f"{p['database']}_restore"
     target = target_from_params(p, module.get_bin_path('docker', required=bool(p['container'])))
+    if p['phase'] == 'reopen':
+        run_reopen(module, target)
+    if p['taken_before']:
+        try:
+            parse_time(p['taken_before'])
+        except ValueError as err:
+            module.fail_json(msg=f"taken_before {p['taken_before']!r} is not an ISO 8601 time: {err}")
     backup, skipped = choose_backup(module)
     result = {'backup': backup, 'skipped_backups': skipped}
     try:
         state = database_state(target, {'live': database, 'restore': restore})
         live, rehearsal = state['live'], state['restore']
         done = (live['marker'] or {}).get('sha256') == backup['sha256'] and not rehearsal['exists']
+        again = ''
         if done and live['allow_connections'] and live['marker'].get('state') == 'restored':
-            module.exit_json(
-                msg=f"{database} already is the restore of {backup['path']}",
-                tables=live['marker'].get('tables'),
-                broken=live['marker'].get('broken'),
-                **result,
+            wrong = live_differences(target, database, backup.get('tables') or live['marker'].get('tables') or {})
+            if not wrong:
+                module.exit_json(
+                    msg=f"{database} already is the restore of {backup['path']}; no table lacks rows of it",
+                    tables=live['marker'].get('tables'),
+                    broken=live['marker'].get('broken'),
+                    **result,
+                )
+            done = False
+            again = (
+                f"{database} carries the mark of {os.path.basename(backup['path'])} but {'; '.join(wrong)}: "
+                'restoring again. '
             )
+        check_age(module, backup, result)
         if p['phase'] == 'rehearse':
             if not live['exists'] and not done and not p['allow_missing_live']:
                 module.fail_json(
@@ -218,7 +299,7 @@ def main() -> None:
             if module.check_mode:
                 module.exit_json(
                     changed=True,
-                    msg=f"would restore {backup['path']} into {restore} and verify it",
+                    msg=f"{again}would restore {backup['path']} into {restore} and verify it",
                     **result,
                 )
             owner = p['owner'] or (database_owner(target, database) if live['exists'] else 'postgres')
@@ -228,15 +309,18 @@ def main() -> None:
             module.exit_json(
                 changed=True,
                 tables=rehearsed['tables'],
-                msg=f"restored {backup['path']} into {restore}; row counts match the manifest",
+                msg=f"{again}restored {backup['path']} into {restore}; row counts match the manifest",
                 **result,
             )
         if module.check_mode:
             module.exit_json(
                 changed=True,
-                msg=f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}'
-                if live['exists']
-                else f'would rename {restore} to {database} (which does not exist yet)',
+                msg=again
+                + (
+                    f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}'
+                    if live['exists']
+                    else f'would rename {restore} to {database} (which does not exist yet)'
+                ),
                 **result,
             )
         swapped = swap(target, database, backup['sha256'], allow_missing_live=p['allow_missing_live'])
@@ -245,14 +329,36 @@ def main() -> None:
             broken=swapped['broken'],
             tables=backup.get('tables'),
             resumed=swapped.get('resumed', False),
-            msg=f"{database} now serves the restore of {backup['path']}; "
+            msg=f"{again}{database} now serves the restore of {backup['path']}; "
             + (f"the old one is {swapped['broken']}" if swapped['broken'] else 'there was no old one'),
             **result,
         )
+    except SwapStopped as err:
+        module.fail_json(msg=str(err), **result)
     except (RestoreError, PostgresError) as err:
         module.fail_json(
             msg=f'{err}. The live database {database} was not replaced; it is safe to run again.', **result
         )
+
+
+def run_reopen(module: AnsibleModule, target: Target) -> None:
+    """phase=reopen: connections back on after a swap that died, and the state."""
+    database = module.params['database']
+    try:
+        if module.check_mode:
+            state = database_state(target, {'live': database})['live']
+            module.exit_json(
+                changed=state['exists'] and not state['allow_connections'],
+                msg=f'{database} '
+                + ('accepts connections' if state['allow_connections'] else 'would accept connections again'),
+            )
+        reopened = reopen(target, database)
+    except PostgresError as err:
+        module.fail_json(
+            msg=f'could not let clients into {database} again: {err}. When the server answers, run '
+            f'ALTER DATABASE {database} ALLOW_CONNECTIONS true (as postgres), or run the restore again'
+        )
+    module.exit_json(changed=reopened['changed'], broken=reopened['broken'], msg=reopened['state'])
 
 
 if __name__ == '__main__':
