@@ -18,7 +18,12 @@ description:
     rows than the backup (runbook O3 assessment, O10 data integrity). More rows than the
     backup is normal (writes since it was taken) and reported only as a difference.
   - Never fails on what it finds (an unreachable server or a missing database is a
-    finding too); RV(ok) sums it up, for the caller to assert on.
+    finding too); RV(ok) sums it up, for the caller to assert on, and RV(findings) lists
+    each with its severity.
+  - Nothing to compare with (no O(backup_dir) nor O(backup), no usable backup in it, an
+    unreadable manifest) is the finding C(no_reference), severity C(warning), and RV(ok)
+    is false - a database is never called intact when nothing was compared. A table of
+    O(tables) that the backup lacks is the warning C(not_in_backup).
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:
@@ -58,9 +63,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ok:
-  description: Reachable, the database exists, no table missing and none with fewer rows than the backup.
+  description:
+    - A reference backup was compared, the server answered, the database exists, no table
+      is missing and none has fewer rows than the backup. False whenever RV(findings) is not empty.
   returned: always
   type: bool
+findings:
+  description:
+    - What keeps RV(ok) false, each with C(severity) (C(critical) or C(warning)), C(code)
+      (C(unreachable), C(no_database), C(missing_tables), C(fewer_rows), C(no_reference),
+      C(not_in_backup)) and C(msg).
+  returned: always
+  type: list
+  elements: dict
 reachable:
   description: Whether the server answered.
   returned: always
@@ -119,6 +134,36 @@ def compare(live: dict[str, int], reference: dict[str, int], tables: list[str]) 
     return {'tables': report, 'missing_tables': missing, 'fewer_rows': fewer}
 
 
+def findings_of(result: dict, reference: dict | None, database: str) -> list[dict[str, str]]:
+    """Every reason the database is not confirmed intact, with its severity."""
+    found = []
+
+    def add(severity: str, code: str, msg: str) -> None:
+        found.append({'severity': severity, 'code': code, 'msg': msg})
+
+    if not result['reachable']:
+        add('critical', 'unreachable', f"the server did not answer: {result['error']}")
+    elif not result['exists']:
+        add('critical', 'no_database', f'database {database} does not exist')
+    if reference is None or not reference.get('usable') or not reference.get('tables'):
+        why = '; '.join((reference or {}).get('problems') or []) or 'none given or found'
+        add(
+            'warning',
+            'no_reference',
+            f'no reference backup ({why}): nothing was compared; give backup_dir or backup '
+            '(a verified backup of this database) to check the rows',
+        )
+    elif result['reachable'] and result['exists']:
+        if result['missing_tables']:
+            add('critical', 'missing_tables', f"tables missing: {', '.join(result['missing_tables'])}")
+        if result['fewer_rows']:
+            add('critical', 'fewer_rows', f"fewer rows than the backup: {', '.join(result['fewer_rows'])}")
+        lacking = [name for name, row in result['tables'].items() if row['backup_rows'] is None]
+        if lacking:
+            add('warning', 'not_in_backup', f"the backup has no count of {', '.join(lacking)}: not compared")
+    return found
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -147,20 +192,24 @@ def main() -> None:
     except PostgresError as err:
         result.update(reachable=False, exists=None, error=str(err))
         live = {}
-    result.update(compare(live, (reference or {}).get('tables') or {}, p['tables']))
-    result['ok'] = bool(
-        result['reachable'] and result['exists'] and not result['missing_tables'] and not result['fewer_rows']
-    )
-    if not result['reachable']:
-        result['msg'] = f"the server did not answer: {result['error']}"
-    elif not result['exists']:
-        result['msg'] = f"database {p['database']} does not exist"
+    usable = reference is not None and reference.get('usable')
+    result.update(compare(live, (reference or {}).get('tables') or {} if usable else {}, p['tables']))
+    result['findings'] = findings_of(result, reference, p['database'])
+    result['ok'] = not result['findings']
+    codes = {finding['code'] for finding in result['findings']}
+    lines = [
+        f"{n}: {'missing' if r['rows'] is None else r['rows']} rows (backup {r['backup_rows']})"
+        for n, r in result['tables'].items()
+    ]
+    if 'unreachable' in codes or 'no_database' in codes:
+        result['msg'] = result['findings'][0]['msg']
+    elif 'no_reference' in codes:
+        result['msg'] = 'not compared: ' + next(f['msg'] for f in result['findings'] if f['code'] == 'no_reference')
     else:
-        lines = [
-            f"{n}: {'missing' if r['rows'] is None else r['rows']} rows (backup {r['backup_rows']})"
-            for n, r in result['tables'].items()
-        ]
-        result['msg'] = ('intact: ' if result['ok'] else 'damaged: ') + '; '.join(lines)
+        critical = any(finding['severity'] == 'critical' for finding in result['findings'])
+        verdict = 'intact' if result['ok'] else 'damaged' if critical else 'not fully compared'
+        result['msg'] = f"{verdict}: {'; '.join(lines)}"
+
     module.exit_json(**result)
 
 
