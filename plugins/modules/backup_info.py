@@ -38,6 +38,15 @@ options:
         newer backup was passed over (runbook O9, ransomware - the newest clean backup).
       - A time without a zone is UTC.
     type: str
+  max_age_minutes:
+    description:
+      - With O(taken_before), the chosen backup must be taken at most this many minutes
+        before the compromise (not before now - every backup after the compromise holds
+        compromised data); when the newest clean one is older, RV(newest_usable) is null and
+        RV(skipped_backups) says to raise the limit explicitly after checking it, or to choose
+        another clean backup, never to take a fresh one. 0 accepts any age.
+    type: float
+    default: 0
 extends_documentation_fragment:
   - sre.runbooks.attributes.read_only
 seealso:
@@ -71,6 +80,10 @@ backups:
     problems: {description: What is wrong with it., type: list, elements: str, returned: always}
     age_minutes: {description: Minutes since it was taken., type: float, returned: when known}
     tables: {description: Row count per table when it was taken., type: dict, returned: when known}
+    minutes_before_compromise:
+      description: Minutes between it and O(taken_before).
+      type: float
+      returned: with O(taken_before), for the backups taken before it
 newest_usable:
   description: The newest usable backup (taken before O(taken_before) when given), or null.
   returned: always
@@ -96,6 +109,7 @@ def main() -> None:
             database=dict(type='str'),
             verify_checksum=dict(type='bool', default=True),
             taken_before=dict(type='str'),
+            max_age_minutes=dict(type='float', default=0),
         ),
         supports_check_mode=True,
     )
@@ -111,7 +125,11 @@ def main() -> None:
     backups = list_backups(directory, module.params['database'], module.params['verify_checksum'])
     taken_before = module.params['taken_before']
     try:
-        newest, skipped = pick_clean(backups, taken_before) if taken_before else pick_newest(backups)
+        newest, skipped = (
+            pick_clean(backups, taken_before, module.params['max_age_minutes'])
+            if taken_before
+            else pick_newest(backups)
+        )
     except ValueError as err:
         module.fail_json(msg=f'taken_before {taken_before!r} is not an ISO 8601 time: {err}')
     module.exit_json(changed=False, backups=backups, newest_usable=newest, skipped_backups=skipped)

@@ -139,7 +139,7 @@ pruned:
   elements: str
 orphans:
   description:
-    - Files of backups that are not whole, as C(path: problem) - partial files and work
+    - Files of backups that are not whole, each as its path and the problem - partial files and work
       directories of a run that died, manifests whose backup file is missing, backup files
       without a manifest.
   returned: always
