@@ -42,6 +42,8 @@ GUARDED = re.compile(r'^(docker|docker-compose|podman|psql|pg_\w+|dropdb|created
 UNRESOLVED = '__unresolved_template__'
 TASK_LISTS = ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers')
 MAX_CANDIDATES = 64
+# Ansible's magic variables that name a command, with what they always are.
+MAGIC_VARIABLES = {'ansible_playbook_python': 'python3'}
 # (file, task name) -> why its templated command is safe. Keep this tiny and honest.
 ALLOWLIST: dict[tuple[str, str], str] = {}
 JINJA = Environment()
@@ -68,7 +70,7 @@ def _add(variables: dict[str, list[Any]], path: Path) -> None:
 
 
 def file_scope(path: Path, root: Path = ROOT) -> Scope:
-    variables: dict[str, list[Any]] = {}
+    variables: dict[str, list[Any]] = {name: [value] for name, value in MAGIC_VARIABLES.items()}
     relative = path.relative_to(root).parts
     if relative[0] == 'roles':
         for folder in ('defaults', 'vars'):
@@ -344,6 +346,7 @@ def test_the_check_sees_bypasses(tmp_path, tasks, defaults):
         ([{'name': 'Expr', 'ansible.builtin.command': {'argv': "{{ ['ab', '-n', n | string] + headers }}"}}], {}),
         ([{'name': 'Shell of a user', 'ansible.builtin.user': {'name': 'app', 'shell': '/bin/bash'}}], {}),
         ([{'name': 'Stdin', 'ansible.builtin.command': {'cmd': 'bash', 'stdin': 'systemctl status x'}}], {}),
+        ([{'name': 'Py', 'ansible.builtin.command': {'argv': ['{{ ansible_playbook_python }}', '-c', '{{ s }}']}}], {}),
     ],
 )
 def test_the_check_passes_what_it_can_see_is_safe(tmp_path, tasks, defaults):
