@@ -25,24 +25,29 @@ python=$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.v
 "$VENV/bin/ansible-test" sanity --color no --python "$python" --requirements "$@"
 
 # Modules and module_utils run on the targets' Pythons: compile them there too
-# (Ubuntu 22.04 has 3.10, Debian bookworm 3.11, Ubuntu 24.04 3.12).
+# (Ubuntu 22.04 has 3.10, Debian bookworm 3.11, Ubuntu 24.04 3.12). Every one of them
+# must be found: a target Python that is missing fails the check, it is not skipped.
 bin="$CACHE_DIR/target-pythons"
 mkdir -p "$bin"
-targets=()
+missing=()
 for version in 3.10 3.11 3.12; do
+    found=''
     for candidate in "python$version" "$HOME/.pyenv/versions/$version".*/bin/python3; do
-        if "$candidate" -c 'pass' >/dev/null 2>&1; then
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, sys.argv[1].split("."))))' \
+            "$version" >/dev/null 2>&1; then
             ln -sf "$(command -v "$candidate")" "$bin/python$version"
-            targets+=(--python "$version")
+            found=yes
             break
         fi
     done
+    [ -n "$found" ] || missing+=("$version")
 done
-if [ ${#targets[@]} -gt 0 ]; then
-    for target in "${targets[@]}"; do
-        [ "$target" = --python ] && continue
-        PATH="$bin:$PATH" "$VENV/bin/ansible-test" sanity --color no --test compile --python "$target"
-    done
-else
-    echo "WARNING: no Python 3.10-3.12 found; modules were compiled for $python only" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "ERROR: no Python ${missing[*]} found (python<version> on PATH or ~/.pyenv/versions/<version>.*):" \
+         "modules cannot be compiled for the targets that run them. Install it (pyenv install <version>)" \
+         "and run scripts/sanity.sh again." >&2
+    exit 1
 fi
+for version in 3.10 3.11 3.12; do
+    PATH="$bin:$PATH" "$VENV/bin/ansible-test" sanity --color no --test compile --python "$version"
+done

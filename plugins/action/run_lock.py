@@ -94,7 +94,8 @@ class ActionModule(ActionBase):
         answer = self._execute_module('sre.runbooks.run_lock', module_args=module_args, task_vars=task_vars)
         if self._task.check_mode:
             if answer.get('held_by_other'):
-                display.warning(f"{name}: a run of {describe(answer['holder'])} holds the lock; the real run would wait")
+                holder = describe(answer['holder'])
+                display.warning(f'{name}: a run of {holder} holds the lock; the real run would be refused')
             return {**result, **answer}
         if answer.get('locked'):
             current = answer['holder']

@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
             policy = merge_policy(task_vars.get('sre_safety_policy'), args['policy'])
         except ValueError as err:
             raise AnsibleActionFail(f'sre_safety_policy is invalid: {err}') from err
-        verdict = evaluate(command, policy, args['confirm'])
+        verdict = evaluate(command, policy, args['confirm'], stdin=args['stdin'], cwd=args['chdir'])
         waived = [v for v in verdict['violations'] if v['rule'] in args['override_rules']]
         blocking = [v for v in verdict['violations'] if v not in waived]
         result.update(allowed=not blocking, reason=verdict['reason'], violations=verdict['violations'], cmd=command)

@@ -100,3 +100,16 @@ def test_inventory_policy_is_applied(tmp_path):
 def test_cmd_and_argv_are_exclusive():
     rc, result = run_adhoc('sre.runbooks.safe_command', {'cmd': 'true', 'argv': ['true']})
     assert rc != 0 and 'mutually exclusive' in result['msg']
+
+
+@pytest.mark.parametrize(
+    ('args', 'rule'),
+    [
+        ({'argv': ['psql'], 'stdin': 'DROP DATABASE o4o_platform;'}, 'drop_live_database'),
+        ({'argv': ['rm', '-rf', 'main'], 'chdir': '/var/lib/postgresql/15'}, 'pgdata_destroy'),
+    ],
+    ids=['stdin-to-a-database-shell', 'relative-delete-in-chdir'],
+)
+def test_stdin_and_chdir_are_judged_too(args, rule):
+    rc, result = run_adhoc('sre.runbooks.safe_command', args, '--check')
+    assert rc != 0 and rule in result['msg']
