@@ -21,8 +21,7 @@ import pytest
 from .conftest import ROOT
 
 SWAP_RUNNING = (
-    'SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() '
-    "AND query LIKE '%ALLOW_CONNECTIONS false%'"
+    'SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE \'%ALLOW_CONNECTIONS false%\''
 )
 WAITING_SWAP = SWAP_RUNNING + " AND wait_event_type = 'Lock'"
 # ansible-runner forks its pty in the thread that runs the playbook; it execs at once.

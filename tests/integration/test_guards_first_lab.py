@@ -69,7 +69,13 @@ CASES = [
     pytest.param(
         'rebuild_host.yml', {'dr_scenario': 'hardware_failure'}, '', ['o4o_platform'], id='rebuild-hardware-failure'
     ),
-    pytest.param('rollback.yml', {'rollback_kind': 'full'}, '-l fragrance-ai', ['fragrance-ai'], id='rollback-full'),
+    pytest.param(
+        'rollback.yml',
+        {'rollback_kind': 'full'},
+        '-l fragrance-ai',
+        ['fragrance-ai', 'fragrance_ai'],
+        id='rollback-full',
+    ),
     pytest.param('maintenance.yml', {'drain_seconds': 1}, '-l fragrance-ai', ['fragrance-ai'], id='maintenance'),
 ]
 

@@ -52,12 +52,14 @@ def test_production_without_confirmation_is_refused_before_the_rehearsal(damaged
     assert live_state(damaged_lab) == before
 
 
-def test_stale_backup_is_refused_before_the_swap(damaged_lab):
+def test_stale_backup_is_refused_before_the_rehearsal(damaged_lab):
     before = live_state(damaged_lab)
     runner = damaged_lab.playbook('restore_database.yml', extravars={'pg_restore_backup_max_age_minutes': 0.0001})
     assert runner.rc != 0
-    gate = task_results(runner, 'Swap | Require a verified source backup younger than the limit')['api']
+    gate = task_results(runner, 'Guard | Require a verified source backup younger than the limit')['api']
     assert 'over the limit' in gate['msg'] and 'playbooks/backup.yml' in gate['msg']
+    assert REHEARSE not in {e['event_data'].get('task') for e in runner.events}
+    assert runner.stats.get('changed', {}).get('api', 0) == 0
     assert live_state(damaged_lab) == before
 
 
@@ -65,4 +67,4 @@ def test_production_inventory_restore_is_only_listed(lab):
     runner = lab.playbook('restore_database.yml', inventory='inventories/o4o', cmdline='--list-tasks')
     assert runner.rc == 0
     listing = runner.stdout.read()
-    assert 'Swap | Require the operator' in listing and 'Rehearse | Restore the backup' in listing
+    assert 'Guard | Require the operator' in listing and 'Rehearse | Restore the backup' in listing

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,10 @@ PLAYBOOKS = [
 @pytest.mark.parametrize(('inventory', 'host'), [('qa_arena', 'qa-arena-prod'), ('fragrance', 'fragrance-ai-prod')])
 def test_compose_playbooks_parse_and_target_the_production_host(inventory, host):
     env = {**os.environ, 'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
+    playbook_cli = str(Path(sys.executable).with_name('ansible-playbook'))
     for flag in ('--syntax-check', '--list-hosts'):
         result = subprocess.run(
-            ['ansible-playbook', '-i', f'inventories/{inventory}', flag, '-l', host, *PLAYBOOKS],
+            [playbook_cli, '-i', f'inventories/{inventory}', flag, '-l', host, *PLAYBOOKS],
             cwd=ROOT, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
