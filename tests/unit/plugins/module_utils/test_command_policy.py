@@ -509,6 +509,8 @@ def _stack_variables(env: NativeEnvironment, stack: str, extra: dict[str, Any]) 
         task['ansible.builtin.set_fact'] for task in common if 'compose_cli' in task.get('ansible.builtin.set_fact', {})
     )
     variables['compose_cli'] = _render(env, facts['compose_cli'], variables)
+    # Facts other roles settle at run time, in the form their preflight gives them.
+    variables['__pm2_app_install'] = ['pnpm', 'install', '--frozen-lockfile']
     return variables
 
 
