@@ -13,10 +13,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 PG_BIN = Path('/usr/lib/postgresql/15/bin')
 
@@ -102,3 +104,25 @@ def postgres_server() -> Iterator[int]:
             stdout=subprocess.DEVNULL,
         )
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def terminate_when_busy(target: Any, database: str, application: str, found: list[int]) -> threading.Thread:
+    """Ends the first active backend of `application` on `database` from another
+    connection: a lost server, as far as the client can tell. `found` gets an entry
+    when one was ended; the watch gives up after 60 s."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not found:
+            rows = target.script(
+                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                   WHERE datname = :'db' AND application_name = :'app' AND state = 'active'""",
+                {'db': database, 'app': application},
+                database='postgres',
+            )
+            found.extend(1 for row in rows if row[0] == 't')
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils._backup import find_o
 from ansible_collections.sre.runbooks.plugins.module_utils._pg_backup import BackupError, take_backup
 from ansible_collections.sre.runbooks.plugins.module_utils._postgres import Target
 from tests.support.adhoc import run_adhoc
+from tests.support.services import terminate_when_busy
 
 NAME = 'shop'
 
@@ -131,30 +131,11 @@ def test_disk_full_when_the_manifest_is_written_leaves_no_backup_without_manifes
     assert list_backups(str(disk), NAME) == [] and find_orphans(str(disk)) == []
 
 
-def terminate_when_busy(target: Target, application: str, found: list[int]) -> threading.Thread:
-    def watch() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not found:
-            rows = sql(
-                target,
-                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                   WHERE datname = :'db' AND application_name = :'app' AND state = 'active'""",
-                db=NAME,
-                app=application,
-            )
-            found.extend(1 for row in rows if row[0] == 't')
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.parametrize('layout', ['custom', 'o4o_archive'])
 def test_a_lost_server_session_mid_dump_fails_cleanly_and_leaves_nothing(target, tmp_path, layout):
     grow(target, 400_000)
     found: list[int] = []
-    watcher = terminate_when_busy(target, 'pg_dump', found)
+    watcher = terminate_when_busy(target, NAME, 'pg_dump', found)
     with pytest.raises(BackupError, match='pg_dump failed'):
         take_backup(target, NAME, str(tmp_path), layout=layout, prefix='bk', compress=1, mode=0o600)
     watcher.join()

@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils import _pg_restore
 from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
 from ansible_collections.sre.runbooks.plugins.module_utils._pg_backup import take_backup
 from ansible_collections.sre.runbooks.plugins.module_utils._postgres import Target
+from tests.support.services import terminate_when_busy
 
 ROOT = Path(__file__).resolve().parents[4]
 NAMES = ['shop', 'Shop "Ü" - 2024; x']  # the second needs quoting everywhere
@@ -222,28 +221,6 @@ def test_reopen_lets_clients_in_after_a_crash_between_block_and_rename(target, b
     assert not _pg_restore.reopen(target, name)['changed']
     _pg_restore.swap(target, name, backup['sha256'])
     assert users(target, name) == 300
-
-
-def terminate_when_busy(target: Target, database: str, application: str, found: list[int]) -> threading.Thread:
-    """Ends the first backend of `application` on `database` (a lost server, as far as
-    the client can tell), from another connection."""
-
-    def watch() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not found:
-            rows = sql(
-                target,
-                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                   WHERE datname = :'db' AND application_name = :'app' AND state = 'active'""",
-                db=database,
-                app=application,
-            )
-            found.extend(1 for row in rows if row[0] == 't')
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.mark.parametrize('layout', ['custom', 'o4o_archive'])
