@@ -70,40 +70,98 @@ def _as_postgres() -> list[str]:
     return ['runuser', '-u', 'postgres', '--']
 
 
+class PostgresCluster:
+    """A throwaway PostgreSQL 15 cluster that a test may stop and start again."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix='sre-pg-'))
+        self.port, self.data = free_port(), self.dir / 'pgdata'
+        self._prefix = _as_postgres()
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        options = f'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off'
+        subprocess.run(
+            [
+                *self._prefix,
+                str(PG_BIN / 'pg_ctl'),
+                '-D',
+                str(self.data),
+                '-o',
+                options,
+                '-l',
+                str(self.dir / 'log'),
+                *args,
+            ],
+            check=check,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def init(self) -> None:
+        self.data.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, 'postgres')
+            shutil.chown(self.data, 'postgres')
+        subprocess.run(
+            [*self._prefix, require(PG_BIN / 'initdb'), '-D', str(self.data), '-A', 'trust', '-U', 'postgres'],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        self._pg_ctl('-w', 'start')
+
+    def stop(self, mode: str = 'fast', check: bool = True) -> None:
+        """Stop the server; mode immediate is a crash as far as clients can tell."""
+        self._pg_ctl('-m', mode, '-w', 'stop', check=check)
+
+    def remove(self) -> None:
+        self.stop(check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 @contextmanager
-def postgres_server() -> Iterator[int]:
-    """A fresh PostgreSQL 15 cluster with trust auth for local connections.
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A fresh PostgreSQL 15 cluster with trust auth for local connections, started.
 
     Its directory sits in /tmp itself (pytest's tmp_path is private to root, and
     PostgreSQL refuses to run as root, so the cluster belongs to user postgres).
     """
-    tmp = Path(tempfile.mkdtemp(prefix='sre-pg-'))
-    port, data = free_port(), tmp / 'pgdata'
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(tmp, 'postgres')
-        shutil.chown(data, 'postgres')
-    prefix = _as_postgres()
-    subprocess.run(
-        [*prefix, require(PG_BIN / 'initdb'), '-D', str(data), '-A', 'trust', '-U', 'postgres'],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    options = f'-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off'
-    subprocess.run(
-        [*prefix, str(PG_BIN / 'pg_ctl'), '-D', str(data), '-o', options, '-w', '-l', str(tmp / 'log'), 'start'],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    cluster = PostgresCluster()
     try:
-        yield port
+        cluster.init()
+        cluster.start()
+        yield cluster
     finally:
-        subprocess.run(
-            [*prefix, str(PG_BIN / 'pg_ctl'), '-D', str(data), '-m', 'fast', 'stop'],
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
-        shutil.rmtree(tmp, ignore_errors=True)
+        cluster.remove()
+
+
+@contextmanager
+def postgres_server() -> Iterator[int]:
+    """The port of a fresh, started PostgreSQL 15 cluster (see postgres_cluster)."""
+    with postgres_cluster() as cluster:
+        yield cluster.port
+
+
+def when_active(target: Any, application: str, act: Any, found: list[int]) -> threading.Thread:
+    """Calls act() once a backend of `application` is running a query; `found` gets an
+    entry then. The watch gives up after 60 s."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not found:
+            rows = target.script(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = :'app' AND state = 'active'",
+                {'app': application},
+                database='postgres',
+            )
+            if rows and rows[0][0] != '0':
+                act()
+                found.append(1)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
 
 
 def terminate_when_busy(target: Any, database: str, application: str, found: list[int]) -> threading.Thread:
