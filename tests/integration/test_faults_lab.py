@@ -16,7 +16,6 @@ import threading
 import time
 
 import ansible_runner
-import pytest
 
 from .conftest import ROOT
 
@@ -24,8 +23,6 @@ SWAP_RUNNING = (
     'SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE \'%ALLOW_CONNECTIONS false%\''
 )
 WAITING_SWAP = SWAP_RUNNING + " AND wait_event_type = 'Lock'"
-# ansible-runner forks its pty in the thread that runs the playbook; it execs at once.
-pytestmark = pytest.mark.filterwarnings('ignore:This process .* is multi-threaded:DeprecationWarning')
 
 
 def psql(lab, sql: str, database: str = 'postgres') -> str:

@@ -78,7 +78,9 @@ def leaks(runner: ansible_runner.Runner, needles: list[str]) -> list[str]:
     return found
 
 
-def run_watched(lab, playbook: str, needles: list[str], *, extravars: dict | None = None, limit: str = '') -> None:
+def run_watched(
+    lab, playbook: str, needles: list[str], *, extravars: dict | None = None, limit: str = ''
+) -> ansible_runner.Runner:
     """Run a playbook with -vvv --diff, sampling command lines; assert no leak."""
     with CmdlineSampler(needles) as sampler:
         runner = ansible_runner.run(
@@ -98,6 +100,7 @@ def run_watched(lab, playbook: str, needles: list[str], *, extravars: dict | Non
     assert not sampler.findings, f'{playbook}: secrets on a command line:\n' + '\n'.join(sampler.findings)
     found = leaks(runner, needles)
     assert not found, f'{playbook}: secrets in the job output or artifacts:\n' + '\n'.join(found)
+    return runner
 
 
 @contextmanager
@@ -113,20 +116,24 @@ def fragrance_env_secret(lab) -> Iterator[str]:
 
 
 def test_the_drill_keeps_secrets_out_of_output_artifacts_and_command_lines(lab):
-    """The in-place drill on the healthy lab, its load test authenticated with the admin
+    """A recovery that goes through every stage (a forced full restore, so the verify
+    stage's login check and load test run), its load test authenticated with the admin
     token (which ab would have put on its command line)."""
+    assert lab.playbook('backup.yml', extravars={'pg_backup_force': True}).rc == 0
     load = {
         'url': 'http://172.30.53.11/api/health',
         'headers': {'Host': 'api.neture.co.kr', 'Authorization': f'Bearer {ADMIN_TOKEN}'},
         'requests': 200,
         'concurrency': 10,
     }
-    run_watched(
+    runner = run_watched(
         lab,
         'disaster_recovery.yml',
         [DB_PASSWORD, ADMIN_TOKEN, LOGIN_PASSWORD],
-        extravars={'post_recovery_load_test': load},
+        extravars={'post_recovery_load_test': load, 'dr_scenario': 'full_restore'},
     )
+    tasks = {event['event_data'].get('task') for event in runner.events if event['event'] == 'runner_on_ok'}
+    assert 'Load | Send the load with its headers kept off every command line (not shown)' in tasks
 
 
 def test_a_backup_leaves_no_staged_copy_of_the_app_secrets(lab):
