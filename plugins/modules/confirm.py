@@ -16,7 +16,7 @@ description:
     the confirmation is written to the audit log.
   - An environment known to hold nothing of value (V(lab), V(molecule), V(ci), V(test),
     V(testing), V(dev), V(development), V(staging), V(local)) passes without confirmation.
-  - Any other value, a typo, or no C(sre_environment) at all counts as production: the
+  - Any other value, a typo, or no C(sre_environment) at all counts as production; the
     guard fails closed.
   - In check mode an unconfirmed production run is not failed; it reports what the
     real run would need.

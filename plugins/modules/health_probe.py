@@ -40,11 +40,11 @@ options:
       headers:
         description:
           - Request headers. Their values (an C(Authorization) bearer token) are
-            C(no_log): they are never shown in the result or the task output.
+            C(no_log), so they are never shown in the result or the task output.
         type: dict
       body:
         description:
-          - Request body, sent as JSON. C(no_log) like O(http[].headers): a login
+          - Request body, sent as JSON. C(no_log) like O(http[].headers), since a login
             check's body carries a password.
         type: raw
       status:

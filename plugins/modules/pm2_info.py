@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Reports whether the pm2 daemon of O(pm2_home) runs and, when it does, each app as in
     C(pm2 list) (status, pid, restarts, uptime, memory, error log), and when each was
-    last started (RV(app.started_at), epoch seconds), which tells whether it runs the
+    last started (C(started_at) in RV(app), epoch seconds), which tells whether it runs the
     latest build.
   - Never starts a daemon (every pm2 command would), so reading a host whose daemon
     died does not replace its saved process list with an empty one.

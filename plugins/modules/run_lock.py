@@ -12,8 +12,8 @@ short_description: Let one state-changing run at a time work on a target
 version_added: 0.2.0
 description:
   - Takes (O(state=present)) or gives back (O(state=absent)) a lock file on the target,
-    one per inventory host, that records who holds it: the run (controller, process and
-    its start time), the operator, the play and when it started.
+    one per inventory host, that records who holds it (the run, that is the controller, the
+    process and its start time; the operator; the play; and when it started).
   - A second run that wants the lock while another holds it fails at once, naming the holder.
   - The same run taking it again (one playbook importing another) changes nothing.
   - "A lock is stale, and taken over with a warning and an audit record, when its holder ran
@@ -56,10 +56,13 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Takes and refuses nothing; reports whether the real run would take the lock, and who holds it.
   diff_mode:
     support: none
+    description: The lock file is bookkeeping; there is nothing to show.
   idempotent:
     support: full
+    description: The run that holds the lock taking it again, or giving back a lock it does not hold, changes nothing.
 seealso:
   - module: sre.runbooks.confirm
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -163,3 +164,27 @@ def test_a_playbook_whose_hosts_match_nothing_fails(lab, tmp_path):
     runner = lab.playbook('compose_status.yml', cmdline='-l api')
     assert runner.rc != 0
     assert any('No host of the inventory matches' in m for m in refusals(runner))
+
+
+def test_two_restores_at_once_one_runs_the_other_is_refused(lab, tmp_path):
+    """The race of issue #18 (two recoveries of one host at once, one failing half-way on
+    a missing <db>_restore): now one takes the lock and the other stops before changing
+    anything."""
+    assert lab.playbook('backup.yml', extravars={'pg_backup_force': True}).rc == 0
+    runners: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        runners[name] = lab.playbook('restore_database.yml')
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ('first', 'second')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(600)
+    codes = sorted(runner.rc for runner in runners.values())
+    assert codes[0] == 0 and codes[1] != 0, codes
+    loser = next(runner for runner in runners.values() if runner.rc != 0)
+    refusal = task_results(loser, 'Guard | Take the run lock of api')['api']['msg']
+    assert 'api is locked by another run' in refusal and "play 'Restore the database" in refusal
+    assert remote_changes(loser) == {}
+    assert lab.playbook('restore_database.yml').rc == 0, 'the lock was not given back'
