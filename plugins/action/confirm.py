@@ -62,7 +62,7 @@ class ActionModule(ActionBase):
             display.warning(
                 f'sre_environment is {environment!r}, not one of {sorted(NON_PRODUCTION)}: treated as production'
             )
-        how = f'-e sre_confirm={",".join(targets)} (the AWX survey field "confirm")'
+        how = f'-e sre_confirm={",".join(targets)} (in AWX, the survey field sre_confirm)'
         if set(targets) <= set(confirmed_names(confirmation)):
             log = write_audit(
                 task_vars.get('sre_audit_log'),

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -57,9 +58,23 @@ def stale_because(holder: dict[str, Any], limit_minutes: int) -> str | None:
         return f'it is {age:.0f} minutes old, over the limit of {limit_minutes}'
     if holder.get('controller') == socket.gethostname() and holder.get('pid'):
         _controller, pid, started = str(holder.get('run_id')).rsplit(':', 2)
-        if _start_time(int(pid)) != started:
+        if not _alive(int(pid), started):
             return f'its run (process {pid} on this controller) has ended'
     return None
+
+
+def _alive(pid: int, started: str) -> bool:
+    """Whether process pid, started at `started`, still runs; True when it cannot be told."""
+    now = _start_time(pid)
+    if now is not None and started != 'None':
+        return now == started  # same pid, other start time: the pid was reused
+    try:
+        os.kill(pid, 0)  # no /proc (macOS): the pid alone, and a live one is never stale
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def describe(holder: dict[str, Any]) -> str:
@@ -83,7 +98,11 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         name = args['name'] or task_vars.get('inventory_hostname', 'localhost')
         limit = args['stale_after_minutes'] or int(task_vars.get('sre_lock_stale_after_minutes', 360))
-        break_lock = args['break_lock'] if args['break_lock'] is not None else task_vars.get('sre_lock_break', False)
+        # -e sre_lock_break=false or an AWX text field gives the string 'false'.
+        break_lock = boolean(
+            args['break_lock'] if args['break_lock'] is not None else task_vars.get('sre_lock_break', False),
+            strict=False,
+        )
         holder = {**this_run(), 'play': task_vars.get('ansible_play_name', '')}
         module_args = {
             'name': name,

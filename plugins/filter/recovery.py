@@ -27,10 +27,12 @@ def assessment_summary(
     """
     components: dict[str, dict[str, Any]] = {}
 
-    def finding(component: str, ok: bool, text: str, kind: str) -> None:
-        entry = components.setdefault(component, {'ok': True, 'findings': [], 'checks': []})
+    def finding(component: str, ok: bool, text: str, kind: str, warning: bool = False) -> None:
+        entry = components.setdefault(component, {'ok': True, 'findings': [], 'warnings': [], 'checks': []})
         entry['checks'].append({'kind': kind, 'ok': ok, 'detail': f'{host}: {text}'})
-        if not ok:
+        if warning:
+            entry['warnings'].append(f'{host}: {text}')
+        elif not ok:
             entry['ok'] = False
             entry['findings'].append(f'{host}: {text}')
 
@@ -47,7 +49,12 @@ def assessment_summary(
         item = result['item']
         database = item['database']
         kind = 'database_down' if not result.get('reachable', False) or not result.get('exists') else 'integrity'
-        finding(item['component'], bool(result.get('ok')), f"{database}: {result.get('msg', 'no answer')}", kind)
+        severities = {entry.get('severity') for entry in result.get('findings') or []}
+        # Only damage (critical) calls for a recovery. Nothing to compare with (no reference
+        # backup) is a warning: reported, never "ok", and never a reason to restore.
+        damaged = 'critical' in severities if 'findings' in result else not result.get('ok')
+        text = f"{database}: {result.get('msg', 'no answer')}"
+        finding(item['component'], not damaged, text, kind, warning=not damaged and not result.get('ok'))
     for test in tests or []:
         if test.get('skipped'):
             continue
@@ -64,10 +71,13 @@ def merge_assessments(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         if not summary:
             continue
         for name, component in summary['components'].items():
-            entry = merged.setdefault(name, {'ok': True, 'findings': [], 'failed_kinds': [], 'hosts': []})
+            entry = merged.setdefault(
+                name, {'ok': True, 'findings': [], 'warnings': [], 'failed_kinds': [], 'hosts': []}
+            )
             entry['hosts'].append(summary['host'])
             entry['ok'] = entry['ok'] and component['ok']
             entry['findings'] += component['findings']
+            entry['warnings'] += component.get('warnings', [])
             entry['failed_kinds'] += [c['kind'] for c in component['checks'] if not c['ok']]
     affected = sorted(name for name, entry in merged.items() if not entry['ok'])
     return {'components': merged, 'affected': affected, 'healthy': not affected}

@@ -160,8 +160,11 @@ def test_a_playbook_whose_hosts_match_nothing_fails(lab, tmp_path):
     empty.write_text('all:\n  children:\n    compose:\n      hosts: {}\n')
     runner = lab.playbook('health_check.yml', inventory=str(empty))
     assert runner.rc != 0
-    assert any('nothing was checked' in m for m in refusals(runner, ''))
-    runner = lab.playbook('compose_status.yml', cmdline='-l api')
+    assert any("No host of the inventory matches 'o4o_api:o4o_web'" in m for m in refusals(runner))
+    runner = lab.playbook('backup.yml', inventory=str(empty))  # a wrong -i
+    assert runner.rc != 0
+    assert any("No host of the inventory matches 'o4o_api'" in m for m in refusals(runner))
+    runner = lab.playbook('compose_status.yml', cmdline='-l api')  # a wrong -l
     assert runner.rc != 0
     assert any('No host of the inventory matches' in m for m in refusals(runner))
 
@@ -188,3 +191,13 @@ def test_two_restores_at_once_one_runs_the_other_is_refused(lab, tmp_path):
     assert 'api is locked by another run' in refusal and "play 'Restore the database" in refusal
     assert remote_changes(loser) == {}
     assert lab.playbook('restore_database.yml').rc == 0, 'the lock was not given back'
+
+
+def test_isolation_check_mode_on_a_host_never_isolated_predicts_and_touches_nothing(lab):
+    lab.exec('api', 'sh', '-c', 'rm -f /etc/iptables/sre-isolation.rules.v4 /etc/iptables/sre-isolation.boot.rules.v4')
+    before = state(lab)
+    runner = lab.playbook('isolate_host.yml', cmdline='--check')
+    assert runner.rc == 0
+    assert runner.stats['changed'].get('api', 0) > 0, 'check mode predicted nothing'
+    assert state(lab) == before
+    assert lab.exec('api', 'sh', '-c', 'ls /etc/iptables/sre-isolation* 2>/dev/null || true') == ''

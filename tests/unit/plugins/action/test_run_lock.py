@@ -117,3 +117,18 @@ def test_the_same_run_takes_it_twice_without_change(tmp_path):
     assert held.value.holder['run_id'] == 'c:1:2'
     assert _run_lock.release(path, 'c:9:9')[0] is False and os.path.exists(path)
     assert _run_lock.release(path, 'c:1:2')[0] is True and not os.path.exists(path)
+
+
+def test_break_lock_given_as_the_string_false_breaks_nothing(tmp_path, sleeper):
+    plant(tmp_path, sleeper.pid)
+    rc, result = lock(tmp_path, sre_lock_break='false')
+    assert rc != 0 and 'locked by another run' in result['msg']
+
+
+def test_a_live_holder_is_not_stale_when_its_start_time_cannot_be_read(tmp_path, sleeper):
+    """A controller without /proc records no start time: the pid alone decides."""
+    holder = plant(tmp_path, sleeper.pid)
+    holder['run_id'] = f"{holder['controller']}:{sleeper.pid}:None"
+    (tmp_path / 'localhost.lock').write_text(json.dumps(holder))
+    rc, result = lock(tmp_path)
+    assert rc != 0 and 'locked by another run' in result['msg']

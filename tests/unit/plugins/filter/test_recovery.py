@@ -126,3 +126,20 @@ def test_ab_figures_are_read_from_its_report():
         'p99_ms': 31,
     }
     assert ab_figures('')['requests'] is None
+
+
+@pytest.mark.parametrize('code', ['no_reference', 'not_in_backup'])
+def test_nothing_to_compare_is_a_warning_and_never_a_reason_to_restore(code):
+    """pg_integrity's ok is false for a warning too; only damage plans a restore."""
+    result = {
+        **integrity(False),
+        'msg': 'not compared: no verified backup',
+        'findings': [{'severity': 'warning', 'code': code, 'msg': 'not compared'}],
+    }
+    summary = assessment_summary([], [result], [], 'api')
+    assert summary['components']['db']['ok'] and summary['components']['db']['warnings']
+    assessment = merge_assessments([summary])
+    assert assessment['healthy'] and assessment['components']['db']['warnings']
+    assert recovery_plan(assessment)['actions'] == []
+    damaged = {**result, 'findings': [{'severity': 'critical', 'code': 'fewer_rows', 'msg': 'users: 950 < 1000'}]}
+    assert 'db' in merge_assessments([assessment_summary([], [damaged], [], 'api')])['affected']
