@@ -13,6 +13,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+# Healthy releases kept in pm2_app's deploy history (O9.4).
+RELEASES_KEPT = 20
 SCENARIOS = ('auto', 'db_corruption', 'deploy_failure', 'full_restore')
 
 
@@ -64,12 +66,36 @@ def assessment_summary(
     return {'host': host, 'components': components}
 
 
+def assessment_logs(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The logs the runbook names (O1, O3), from the assessment's ``tail`` results: per
+    name the path, the last lines, and why nothing could be read (a missing file is
+    said, not shown as an empty log)."""
+    logs = {}
+    for result in results or []:
+        item = result.get('item') or {}
+        error = ''
+        if result.get('rc', 0) != 0:
+            error = (result.get('stderr') or f"tail exited {result.get('rc')}").strip()
+        elif result.get('skipped'):
+            error = 'not read (skipped)'
+        logs[item.get('name') or item.get('path', '?')] = {
+            'path': item.get('path', ''),
+            'lines': result.get('stdout_lines') or [],
+            'error': error,
+        }
+    return logs
+
+
 def merge_assessments(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-    """One assessment of every host: per component ok, findings and check kinds that failed."""
+    """One assessment of every host: per component ok, findings and check kinds that
+    failed; and per host the logs that were read."""
     merged: dict[str, dict[str, Any]] = {}
+    logs: dict[str, dict[str, Any]] = {}
     for summary in summaries:
         if not summary:
             continue
+        if summary.get('logs'):
+            logs[summary['host']] = summary['logs']
         for name, component in summary['components'].items():
             entry = merged.setdefault(
                 name, {'ok': True, 'findings': [], 'warnings': [], 'failed_kinds': [], 'hosts': []}
@@ -80,7 +106,7 @@ def merge_assessments(summaries: list[dict[str, Any]]) -> dict[str, Any]:
             entry['warnings'] += component.get('warnings', [])
             entry['failed_kinds'] += [c['kind'] for c in component['checks'] if not c['ok']]
     affected = sorted(name for name, entry in merged.items() if not entry['ok'])
-    return {'components': merged, 'affected': affected, 'healthy': not affected}
+    return {'components': merged, 'affected': affected, 'healthy': not affected, 'logs': logs}
 
 
 def recovery_plan(assessment: dict[str, Any], scenario: str = 'auto', force_restore: bool = False) -> dict[str, Any]:
@@ -127,6 +153,72 @@ def recovery_plan(assessment: dict[str, Any], scenario: str = 'auto', force_rest
     return plan
 
 
+def last_good_release(state: dict[str, Any] | None, head: str, head_healthy: bool = False) -> dict[str, Any]:
+    """The release to go back to after a failed deploy (O9.4): the newest healthy deploy
+    recorded by pm2_app that is not the running commit ``head`` and not marked bad, with
+    the reason in words. ``state`` is the history file: {history: [{value, at, bad}], refs}.
+    When the running commit is that newest release and answers its checks now
+    (``head_healthy``), it is the choice: the failed deploy was already rolled back."""
+    history = (state or {}).get('history') or []
+    refs = (state or {}).get('refs') or {}
+
+    def name(commit: str) -> str:
+        return f'{refs[commit]} ({commit[:12]})' if refs.get(commit) else commit[:12]
+
+    newest = next((entry for entry in reversed(history) if not entry.get('bad')), None)
+    if head_healthy and newest and newest.get('value') == head:
+        return {
+            'commit': head,
+            'ref': refs.get(head, ''),
+            'at': newest.get('at'),
+            'reason': f'the running commit {name(head)} is the newest release recorded healthy and answers '
+            'its checks now: nothing left to roll back',
+        }
+
+    good = [entry for entry in history if not entry.get('bad') and entry.get('value') != head]
+    if not good:
+        recorded = '; '.join(
+            f"{name(entry['value'])} at {entry.get('at')}{' (bad)' if entry.get('bad') else ''}" for entry in history
+        )
+        raise AnsibleFilterError(
+            'no earlier healthy deploy is recorded to go back to (recorded: '
+            f'{recorded or "nothing"}; running: {head[:12]}). Name the release: -e dr_stable_ref=<tag or commit> '
+            '(git tag and git log --oneline list them).'
+        )
+    chosen = good[-1]
+    current = next((entry for entry in history if entry.get('value') == head), None)
+    running = (
+        f'the running commit {name(head)} is marked bad'
+        if current and current.get('bad')
+        else f'the running commit {name(head)} was recorded healthy at {current.get("at")} and failed since'
+        if current
+        else f'the running commit {head[:12]} was never recorded as a healthy deploy'
+    )
+    return {
+        'commit': chosen['value'],
+        'ref': refs.get(chosen['value'], ''),
+        'at': chosen.get('at'),
+        'reason': f"{name(chosen['value'])}, the newest deploy recorded healthy (at {chosen.get('at')}); {running}",
+    }
+
+
+def record_release(state: dict[str, Any] | None, commit: str, ref: str, at: str, replaced: str = '') -> dict[str, Any]:
+    """The history file after a healthy release of ``commit`` (named ``ref``), unchanged
+    when it is already the newest entry; ``replaced`` (the commit a failed-deploy recovery
+    left) is marked bad so that it is never chosen again."""
+    history = [
+        {**entry, 'bad': True} if replaced and replaced != commit and entry.get('value') == replaced else entry
+        for entry in (state or {}).get('history') or []
+    ]
+    refs = dict((state or {}).get('refs') or {})
+    if ref and ref != commit and commit not in refs:
+        refs[commit] = ref
+    if not history or history[-1].get('value') != commit:
+        history = [*history, {'value': commit, 'at': at}][-RELEASES_KEPT:]
+    refs = {key: value for key, value in refs.items() if any(entry['value'] == key for entry in history)}
+    return {'history': history, 'refs': refs}
+
+
 def timeline_stages(marks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stages in order of their start, with start, end and seconds, from the
     {stage, event, at} marks of the incident_report role (UTC ISO times)."""
@@ -149,6 +241,9 @@ def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[s
         facts = {key: host_vars.get(key) for key in _RESULT_FACTS}
         if (facts['dr_postgresql_restart'] or {}).get('changed'):
             out['respond'].append(f'{host}: PostgreSQL restarted')
+        if facts['pm2_app_last_good'] and plan.get('release'):
+            reason = facts['pm2_app_last_good']['reason']
+            out['restore'].append(f'{host}: release chosen from the deploy history: {reason}')
         pm2 = facts['pm2_app_result']
         if pm2 and (plan.get('restart_api') or plan.get('release')):
             app = pm2.get('app') or {}
@@ -170,6 +265,9 @@ def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[s
                 f"{host}: restored from {backup.get('path')} (taken {backup.get('created_at')}); "
                 f"the damaged database is kept as {restore.get('broken') or '(already swapped)'}; rows: {rows}"
             )
+        files = (facts['full_restore_result'] or {}).get('app_files')
+        if files and plan.get('restore_database'):
+            out['restore'].append(f"{host}: app files restored from the same backup: {', '.join(files)}")
         health = facts['health_check_result']
         if health:
             failed = ', '.join(health.get('failed_checks') or [])
@@ -203,6 +301,8 @@ def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[s
 _RESULT_FACTS = (
     'dr_postgresql_restart',
     'pm2_app_result',
+    'pm2_app_last_good',
+    'full_restore_result',
     'nginx_reload_result',
     'pg_restore_result',
     'health_check_result',
@@ -238,6 +338,9 @@ class FilterModule:
         return {
             'assessment_summary': assessment_summary,
             'merge_assessments': merge_assessments,
+            'assessment_logs': assessment_logs,
+            'last_good_release': last_good_release,
+            'record_release': record_release,
             'recovery_plan': recovery_plan,
             'timeline_stages': timeline_stages,
             'recovery_results': recovery_results,

@@ -8,8 +8,11 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sre.runbooks.plugins.filter.recovery import (
     ab_figures,
+    assessment_logs,
     assessment_summary,
+    last_good_release,
     merge_assessments,
+    record_release,
     recovery_plan,
     timeline_stages,
 )
@@ -143,3 +146,59 @@ def test_nothing_to_compare_is_a_warning_and_never_a_reason_to_restore(code):
     assert recovery_plan(assessment)['actions'] == []
     damaged = {**result, 'findings': [{'severity': 'critical', 'code': 'fewer_rows', 'msg': 'users: 950 < 1000'}]}
     assert 'db' in merge_assessments([assessment_summary([], [damaged], [], 'api')])['affected']
+
+
+def test_assessment_logs_keep_the_lines_and_say_why_a_log_was_not_read():
+    results = [
+        {'item': {'name': 'postgresql', 'path': '/var/log/pg.log'}, 'rc': 0, 'stdout_lines': ['FATAL: x']},
+        {
+            'item': {'name': 'api error.log', 'path': '/app/logs/error.log'},
+            'rc': 1,
+            'stdout_lines': [],
+            'stderr': "tail: cannot open '/app/logs/error.log' for reading: No such file or directory",
+        },
+    ]
+    logs = assessment_logs(results)
+    assert logs['postgresql'] == {'path': '/var/log/pg.log', 'lines': ['FATAL: x'], 'error': ''}
+    assert 'No such file' in logs['api error.log']['error'] and logs['api error.log']['lines'] == []
+
+
+def test_merged_assessment_carries_each_hosts_logs():
+    api = assessment_summary([], [], [], 'api') | {'logs': {'postgresql': {'path': 'p', 'lines': ['a'], 'error': ''}}}
+    merged = merge_assessments([api, assessment_summary([], [], [], 'web')])
+    assert merged['logs'] == {'api': api['logs']}
+
+
+OLD, GOOD, BAD = 'a' * 40, 'b' * 40, 'c' * 40
+
+
+def test_a_release_is_recorded_once_and_the_replaced_commit_marked_bad():
+    state = record_release({}, OLD, 'v1.1.0', 't1')
+    state = record_release(state, GOOD, 'v1.2.0', 't2', replaced=OLD)
+    assert state == {
+        'history': [{'value': OLD, 'at': 't1', 'bad': True}, {'value': GOOD, 'at': 't2'}],
+        'refs': {OLD: 'v1.1.0', GOOD: 'v1.2.0'},
+    }
+    assert record_release(state, GOOD, 'v1.2.0', 't3', replaced=GOOD) == state
+
+
+def test_the_last_good_release_skips_the_running_commit_and_bad_ones():
+    state = {'history': [{'value': OLD, 'at': 't1'}, {'value': GOOD, 'at': 't2'}], 'refs': {GOOD: 'v1.2.0'}}
+    chosen = last_good_release(state, BAD)
+    assert chosen['commit'] == GOOD and chosen['ref'] == 'v1.2.0'
+    assert 'v1.2.0' in chosen['reason'] and 'never recorded' in chosen['reason']
+    assert last_good_release(state, GOOD)['commit'] == OLD
+    marked = {'history': [{'value': OLD, 'at': 't1', 'bad': True}, {'value': GOOD, 'at': 't2'}]}
+    with pytest.raises(AnsibleFilterError, match='dr_stable_ref'):
+        last_good_release(marked, GOOD)
+
+
+def test_a_healthy_running_newest_release_is_kept():
+    state = {'history': [{'value': OLD, 'at': 't1'}, {'value': GOOD, 'at': 't2'}]}
+    assert last_good_release(state, GOOD, head_healthy=True)['commit'] == GOOD
+    assert last_good_release(state, OLD, head_healthy=True)['commit'] == GOOD
+
+
+def test_no_history_names_what_to_give():
+    with pytest.raises(AnsibleFilterError, match='recorded: nothing'):
+        last_good_release(None, BAD)
