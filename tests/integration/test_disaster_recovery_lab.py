@@ -58,55 +58,86 @@ def test_broken_nginx_config_is_refused_then_recovered(lab):
     assert api_health()['status'] == 'ok'
 
 
+HISTORY = '/home/ubuntu/.local/state/sre-runbooks/pm2-api-server.json'
+APP_DIR = f'{REPO}/apps/api-server'
+
+
+def crash_release(lab) -> None:
+    """Build and run a release whose server crashes at start (branch bad-deploy), as a
+    deploy by hand would: pm2_app never records it."""
+    lab.exec('api', 'git', '-C', REPO, 'switch', '-q', '-C', 'bad-deploy', 'main', user='ubuntu')
+    lab.exec('api', 'sh', '-c', f'echo "throw new Error(\'bad deploy\');" >> {APP_DIR}/src/server.js', user='ubuntu')
+    lab.exec('api', 'git', '-C', REPO, 'commit', '-qam', 'a release that crashes', user='ubuntu')
+    lab.exec('api', 'npm', '--prefix', APP_DIR, 'run', 'build', user='ubuntu')
+    pm2(lab, 'restart', 'api-server')
+
+
 @pytest.fixture
 def bad_deploy(lab):
     """A release whose server crashes at start, built and running under pm2."""
-    lab.exec('api', 'git', '-C', REPO, 'switch', '-q', '-c', 'bad-deploy', user='ubuntu')
-    lab.exec(
-        'api',
-        'sh',
-        '-c',
-        f'echo "throw new Error(\'bad deploy\');" >> {REPO}/apps/api-server/src/server.js',
-        user='ubuntu',
-    )
-    lab.exec('api', 'git', '-C', REPO, 'commit', '-qam', 'a release that crashes', user='ubuntu')
-    lab.exec('api', 'npm', '--prefix', f'{REPO}/apps/api-server', 'run', 'build', user='ubuntu')
-    lab.exec('api', 'env', 'PM2_HOME=/home/ubuntu/.pm2', 'pm2', 'restart', 'api-server', user='ubuntu')
+    crash_release(lab)
     yield lab
     lab.exec('api', 'git', '-C', REPO, 'switch', '-q', 'main', user='ubuntu')
     lab.exec('api', 'git', '-C', REPO, 'branch', '-qD', 'bad-deploy', user='ubuntu')
-    lab.exec('api', 'npm', '--prefix', f'{REPO}/apps/api-server', 'run', 'build', user='ubuntu')
+    lab.exec('api', 'npm', '--prefix', APP_DIR, 'run', 'build', user='ubuntu')
     pm2(lab, 'restart', 'api-server')
 
 
 def test_failed_deploy_is_rolled_back_to_the_stable_release(bad_deploy):
-    runner = bad_deploy.playbook(
-        'disaster_recovery.yml', extravars={'dr_scenario': 'deploy_failure', 'dr_stable_ref': 'v1.1.0'}
-    )
-    assert runner.rc == 0
-    assert api_health()['version'] == '1.1.0'
-    again = bad_deploy.playbook(
-        'disaster_recovery.yml', extravars={'dr_scenario': 'deploy_failure', 'dr_stable_ref': 'v1.1.0'}
-    )
-    assert again.rc == 0 and changed_per_host(again) == {'api': 0, 'web': 0}
-    back = bad_deploy.playbook(
-        'disaster_recovery.yml', extravars={'dr_scenario': 'deploy_failure', 'dr_stable_ref': 'v1.2.0'}
-    )
+    """O9.4 with dr_stable_ref, then without: the release comes from the history that
+    pm2_app records (healthy releases; the one rolled back from is marked bad)."""
+    lab = bad_deploy
+    lab.exec('api', 'rm', '-f', HISTORY)
+    failure = {'dr_scenario': 'deploy_failure'}
+    runner = lab.playbook('disaster_recovery.yml', extravars={**failure, 'dr_stable_ref': 'v1.1.0'})
+    assert runner.rc == 0 and api_health()['version'] == '1.1.0'
+    back = lab.playbook('disaster_recovery.yml', extravars={**failure, 'dr_stable_ref': 'v1.2.0'})
     assert back.rc == 0 and api_health()['version'] == '1.2.0'
+    stable = lab.exec('api', 'git', '-C', REPO, 'rev-parse', 'HEAD', user='ubuntu').strip()
+    crash_release(lab)
+    chosen = lab.playbook('disaster_recovery.yml', extravars=failure)
+    assert chosen.rc == 0
+    reason = task_results(chosen, 'Last good | Say which release and why')['api']['msg']
+    assert f'v1.2.0 ({stable[:12]})' in reason and 'never recorded as a healthy deploy' in reason
+    assert api_health()['version'] == '1.2.0'
+    assert lab.exec('api', 'git', '-C', REPO, 'rev-parse', 'HEAD', user='ubuntu').strip() == stable
+    again = lab.playbook('disaster_recovery.yml', extravars=failure)
+    assert again.rc == 0 and changed_per_host(again) == {'api': 0, 'web': 0}
 
 
 def test_unknown_release_and_missing_release_are_refused(lab):
+    lab.exec('api', 'rm', '-f', HISTORY)
     missing = lab.playbook('disaster_recovery.yml', extravars={'dr_scenario': 'deploy_failure'})
     assert missing.rc != 0
-    assert (
-        'dr_stable_ref'
-        in task_results(missing, 'Start | Require the last stable release for a failed deploy')['localhost']['msg']
-    )
+    refusal = task_results(missing, 'Last good | Choose the newest healthy release that is not the running commit')
+    assert 'recorded: nothing' in refusal['api']['msg'] and 'dr_stable_ref' in refusal['api']['msg']
+    assert changed_per_host(missing) == {'api': 0, 'web': 0}
     unknown = lab.playbook(
         'disaster_recovery.yml', extravars={'dr_scenario': 'deploy_failure', 'dr_stable_ref': 'v9.9.9'}
     )
     assert unknown.rc != 0
     assert api_health()['version'] == '1.2.0'
+
+
+def test_full_restore_in_place_brings_back_the_database_and_the_app_files(lab):
+    """O5 on the existing host: the newest backup's database and app files, then a
+    restart onto them, health and data verified; a re-run changes nothing."""
+    token = f'{APP_DIR}/.admin-token'
+    assert lab.playbook('backup.yml', extravars={'pg_backup_force': True}).rc == 0
+    original = lab.exec('api', 'cat', token)
+    lab.exec('api', 'sh', '-c', f'echo tampered > {token}')
+    sql = 'DELETE FROM orders WHERE id > 1'
+    lab.exec('api', 'psql', '-d', 'o4o_platform', '-c', sql, user='postgres')
+    runner = lab.playbook('disaster_recovery.yml', extravars={'dr_scenario': 'full_restore'})
+    assert runner.rc == 0
+    assert lab.exec('api', 'cat', token) == original
+    restart = task_results(runner, 'Restore | Restart the API onto the restored files (O5)')
+    assert restart, 'the API was not restarted onto the restored files'
+    rows = lab.exec('api', 'psql', '-Atd', 'o4o_platform', '-c', 'SELECT count(*) FROM orders', user='postgres')
+    assert int(rows) > 1
+    assert api_health()['status'] == 'ok'
+    again = lab.playbook('disaster_recovery.yml', extravars={'dr_scenario': 'full_restore'})
+    assert again.rc == 0 and changed_per_host(again) == {'api': 0, 'web': 0}
 
 
 def test_db_corruption_on_an_intact_database_is_refused(lab):
