@@ -12,7 +12,12 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.sre.runbooks.plugins.module_utils._command_policy import evaluate, merge_policy
+from ansible_collections.sre.runbooks.plugins.module_utils._command_policy import (
+    POLICY_VARIABLES,
+    evaluate,
+    inventory_policy,
+    merge_policy,
+)
 from ansible_collections.sre.runbooks.plugins.module_utils._compose import command_line
 
 OWN_ARGS = ('policy', 'confirm')
@@ -29,7 +34,8 @@ class ActionModule(ActionBase):
         module_args = {key: value for key, value in self._task.args.items() if key not in OWN_ARGS}
         try:
             argv = command_line(module_args)
-            policy = merge_policy(task_vars.get('sre_safety_policy'), self._task.args.get('policy') or {})
+            variables = {name: self._templar.template(task_vars.get(name)) for name in POLICY_VARIABLES}
+            policy = merge_policy(*inventory_policy(variables), self._task.args.get('policy') or {})
         except ValueError as err:
             raise AnsibleActionFail(f'compose: {err}') from err
         verdict = evaluate(argv, policy, self._task.args.get('confirm') or [])

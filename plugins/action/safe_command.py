@@ -13,7 +13,12 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.sre.runbooks.plugins.module_utils._audit import write_audit
-from ansible_collections.sre.runbooks.plugins.module_utils._command_policy import evaluate, merge_policy
+from ansible_collections.sre.runbooks.plugins.module_utils._command_policy import (
+    POLICY_VARIABLES,
+    evaluate,
+    inventory_policy,
+    merge_policy,
+)
 
 display = Display()
 
@@ -49,7 +54,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('override_rules needs a non-empty override_reason, which is recorded')
         command = args['cmd'] if args['cmd'] is not None else args['argv']
         try:
-            policy = merge_policy(task_vars.get('sre_safety_policy'), args['policy'])
+            variables = {name: self._templar.template(task_vars.get(name)) for name in POLICY_VARIABLES}
+            policy = merge_policy(*inventory_policy(variables), args['policy'])
         except ValueError as err:
             raise AnsibleActionFail(f'sre_safety_policy is invalid: {err}') from err
         verdict = evaluate(command, policy, args['confirm'], stdin=args['stdin'], cwd=args['chdir'])

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.sre.runbooks.plugins.module_utils._shell_words import (
+    REDIRECT_COMMAND,
     Command,
     ParseError,
     Stdin,
@@ -50,6 +51,7 @@ DEFAULT_POLICY: dict[str, Any] = {
         'k8s_delete_pvc',
         'redis_flush',
         'dynamic_command_name',
+        'protected_file_write',
     ],
     # PostgreSQL data directories (and everything below them).
     'postgres_data_dirs': ['/var/lib/postgresql', '/var/lib/pgsql', '/var/lib/postgresql/data', '$PGDATA', '${PGDATA}'],
@@ -59,6 +61,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     'confirmable': ['mongorestore_drop'],
     # Extra rules: {id, argv: [glob, ...] (prefix of the command), reason}.
     'extra_rules': [],
+    # Files only git may change on the server (runbook Q11: docker-compose.prod.yml,
+    # nginx/qa_arena.conf): a path relative to the project, or absolute, globs allowed.
+    'protected_files': [],
 }
 
 PG_TOOLS = {
@@ -616,6 +621,71 @@ def rule_dynamic(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str
         )
 
 
+WRITERS_VALUE = {'-t', '--target-directory', '-S', '--suffix', '-m', '--mode', '-o', '--owner', '-g', '--group'}
+SED_VALUE = {'-e', '--expression', '-f', '--file', '-l', '--line-length'}
+TRUNCATE_VALUE = {'-s', '--size', '-r', '--reference'}
+
+
+def written_paths(command: Command) -> list[str]:
+    """The files a command writes, moves or removes: a redirection's target, sed -i's
+    files, tee's, the destination (and for mv, rm, the sources) of a copy or move,
+    truncate's and dd's of=."""
+    name, argv = command.name, command.argv
+    if argv[0] == REDIRECT_COMMAND:
+        return argv[1:]
+    if name == 'sed':
+        options, positionals = parse_options(argv, 1, SED_VALUE, attached={'-i'})
+        flags = {option for option, _value in options}
+        if not flags & {'-i', '--in-place'} and not any(word.startswith(('-i', '--in-place=')) for word in argv[1:]):
+            return []
+        scripted = flags & {'-e', '--expression', '-f', '--file'}
+        return positionals if scripted else positionals[1:]
+    if name in ('tee', 'rm', 'unlink', 'shred'):
+        return parse_options(argv, 1, set())[1]
+    if name == 'truncate':
+        return parse_options(argv, 1, TRUNCATE_VALUE)[1]
+    if name in ('cp', 'mv', 'install', 'ln', 'rsync'):
+        options, paths = parse_options(argv, 1, WRITERS_VALUE)
+        target = [value for option, value in options if option in ('-t', '--target-directory') and value]
+        sources, destination = (paths, target[0]) if target else (paths[:-1], (paths[-1:] or [''])[0])
+        # A directory destination (-t, a trailing /, several sources, a name without a
+        # suffix) receives the files under their own names.
+        into_directory = bool(target) or destination.endswith('/') or len(sources) > 1
+        into_directory = into_directory or '.' not in posixpath.basename(destination.rstrip('/'))
+        joined = [f"{destination.rstrip('/')}/{posixpath.basename(source)}" for source in sources]
+        written = [destination] + (joined if into_directory else [])
+        return (sources if name == 'mv' else []) + [path for path in written if path]
+    if name == 'dd':
+        return [word[3:] for word in argv[1:] if word.startswith('of=')]
+    return []
+
+
+def _is_protected(path: str, cwd: str | None, protected: list[str]) -> str | None:
+    resolved, _known = _resolve(path, cwd)
+    for entry in protected:
+        pattern = entry if entry.startswith('/') else '*/' + entry.lstrip('./')
+        if fnmatch.fnmatchcase(resolved, pattern) or fnmatch.fnmatchcase(resolved, entry.lstrip('./')):
+            return entry
+    return None
+
+
+def rule_protected_files(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    protected = policy.get('protected_files') or []
+    if not protected:
+        return
+    for path in written_paths(command):
+        entry = _is_protected(path, command.cwd, protected)
+        if entry:
+            yield (
+                'protected_file_write',
+                (
+                    f'writes {path}, which only git may change on the server ({entry}, runbook Q11); '
+                    'commit the change to the repository and deploy it'
+                ),
+            )
+            return
+
+
 def rule_extra(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for rule in policy.get('extra_rules') or []:
         pattern = rule['argv']
@@ -635,8 +705,20 @@ RULES: list[Callable[[Command, dict[str, Any]], Iterator[tuple[str, str]]]] = [
     rule_kubernetes,
     rule_secrets,
     rule_dynamic,
+    rule_protected_files,
     rule_extra,
 ]
+
+
+# The variables an inventory sets the policy with (read by the action plugins).
+POLICY_VARIABLES = ('sre_safety_policy', 'sre_protected_files')
+
+
+def inventory_policy(task_vars: dict[str, Any]) -> list[dict[str, Any]]:
+    """The policy layers an inventory sets: ``sre_safety_policy``, and the files only git
+    may change (``sre_protected_files``), a variable of its own so that a stack's group
+    variables add them without replacing the inventory's ``sre_safety_policy``."""
+    return [task_vars.get('sre_safety_policy') or {}, {'protected_files': task_vars.get('sre_protected_files') or []}]
 
 
 def merge_policy(*layers: dict[str, Any] | None) -> dict[str, Any]:

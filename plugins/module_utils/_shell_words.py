@@ -24,6 +24,11 @@ SEPARATORS = {';', '&&', '||', '|', '&', '|&', '(', ')', ';;'}
 PIPES = {'|', '|&'}
 RESERVED = {'{', '}', '!', 'if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'while', 'until', 'in', 'esac'}
 REDIRECTS = {'>', '>>', '<', '<<', '<<<', '>&', '<&', '&>', '&>>', '>|'}
+OUTPUT_REDIRECTS = {'>', '>>', '>&', '&>', '&>>', '>|'}
+# argv[0] of the pseudo-command that stands for an output redirection (``> file``), so
+# that the policy can judge what a command line writes.
+REDIRECT_COMMAND = '>'
+
 SHELLS = {'sh', 'bash', 'dash', 'zsh', 'ksh', 'ash'}
 MAX_DEPTH = 8
 ASSIGNMENT = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*=')
@@ -294,6 +299,7 @@ class _Segment:
     before: str = ''
     after: str = ''
     stdin: Stdin | None = None
+    writes: list[str] = field(default_factory=list)
 
 
 def _segments(words: list[str], bodies: dict[str, str]) -> list[_Segment]:
@@ -315,6 +321,8 @@ def _segments(words: list[str], bodies: dict[str, str]) -> list[_Segment]:
                 segments[-1].stdin = Stdin('here-string', target + '\n')
             elif word == '<&':
                 segments[-1].stdin = Stdin(f'<& {target}')
+            elif word in OUTPUT_REDIRECTS and not (word == '>&' and target.isdigit()):
+                segments[-1].writes.append(target)
             index += 2
             continue
         elif not (word.isdigit() and index + 1 < len(words) and words[index + 1] in REDIRECTS):
@@ -659,6 +667,7 @@ def simple_commands(
             cwd = '$OLDPWD'
         commands = _expand(Command(argv, [], list(inside or []), reads, cwd), depth)
         found += commands
+        found += [Command([REDIRECT_COMMAND, target], [], list(inside or []), None, cwd) for target in segment.writes]
         previous = commands[-1] if commands else Command(argv, [], [], reads, cwd)
         if segment.after == ')' and saved:
             cwd = saved.pop()
