@@ -6,6 +6,8 @@ re-run on the healthy system that changes nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .conftest import api_health, task_results
@@ -128,8 +130,17 @@ def test_full_restore_in_place_brings_back_the_database_and_the_app_files(lab):
     lab.exec('api', 'sh', '-c', f'echo tampered > {token}')
     sql = 'DELETE FROM orders WHERE id > 1'
     lab.exec('api', 'psql', '-d', 'o4o_platform', '-c', sql, user='postgres')
-    runner = lab.playbook('disaster_recovery.yml', extravars={'dr_scenario': 'full_restore'})
+    error_log = f'{APP_DIR}/logs/error.log'
+    write_error = f'mkdir -p {APP_DIR}/logs && echo "ERROR lost the orders" >> {error_log}'
+    lab.exec('api', 'sh', '-c', write_error, user='ubuntu')
+    try:
+        runner = lab.playbook('disaster_recovery.yml', extravars={'dr_scenario': 'full_restore'})
+    finally:
+        lab.exec('api', 'rm', '-f', error_log)
     assert runner.rc == 0
+    report = task_results(runner, 'Report | Say where the report is')['localhost']['msg'].split()[-1]
+    text = Path(report).read_text()
+    assert 'Logs read at the assessment' in text and 'ERROR lost the orders' in text
     assert lab.exec('api', 'cat', token) == original
     restart = task_results(runner, 'Restore | Restart the API onto the restored files (O5)')
     assert restart, 'the API was not restarted onto the restored files'
