@@ -106,7 +106,7 @@ def scale_plan(current: dict[str, int], targets: dict[str, int], emergency: bool
     worker-llm=1 --scale worker-rl=1). Each step: scale {service: count}, label (the
     count alone when one service is scaled), wait (true when the next step takes the
     same service one replica further down, so that the wait and the check come between
-    downscale steps)."""
+    downscale steps), up (the step adds replicas: a backlog is then why, not a failure)."""
     single = len(targets) == 1
 
     def label(scale: dict[str, int]) -> str:
@@ -120,13 +120,15 @@ def scale_plan(current: dict[str, int], targets: dict[str, int], emergency: bool
         }
         for service, count in scale.items():
             scale_steps(current.get(service, 0), count, True)  # refuses a negative count
-        return [{'scale': scale, 'label': label(scale), 'wait': False}] if scale else []
+        up = any(count > int(current.get(service, 0)) for service, count in scale.items())
+        return [{'scale': scale, 'label': label(scale), 'wait': False, 'up': up}] if scale else []
     steps: list[dict[str, Any]] = []
     for service, target in targets.items():
         counts = scale_steps(current.get(service, 0), target, False)
         for index, count in enumerate(counts):
             scale = {service: count}
-            steps.append({'scale': scale, 'label': label(scale), 'wait': index + 1 < len(counts)})
+            up = count > int(current.get(service, 0))
+            steps.append({'scale': scale, 'label': label(scale), 'wait': index + 1 < len(counts), 'up': up})
     return steps
 
 
@@ -285,10 +287,14 @@ def compose_scale_report(
     status = status or {}
     queues = dict(status.get('queues') or {})
     zeroed = sorted(service for service, count in targets.items() if int(count) == 0)
+    grown = sorted(service for service, entry in report.items() if entry.get('new'))
     for finding in status.get('findings') or []:
         if zeroed and finding.get('severity') == 'critical':
             # F10: a service taken to 0 on purpose; what the stack misses is shown, not failed on.
             add('warning', finding.get('service', '?'), f'{finding.get("problem")} ({", ".join(zeroed)} at 0)')
+        elif grown and str(finding.get('service', '')).startswith('queue '):
+            # F4: a backlog is why one scales up; the new replicas work it off, watched, not failed on.
+            add('warning', finding['service'], f'{finding.get("problem")} (just scaled up: {", ".join(grown)})')
         else:
             findings.append(dict(finding))
     return {

@@ -138,7 +138,9 @@ def test_plan_of_one_service_keeps_the_count_as_label():
 
 def test_emergency_takes_every_service_in_one_step():
     steps = scale_plan({'worker-llm': 3, 'worker-rl': 2, 'app': 1}, {'worker-llm': 1, 'worker-rl': 1, 'app': 1}, True)
-    assert steps == [{'scale': {'worker-llm': 1, 'worker-rl': 1}, 'label': 'worker-llm=1, worker-rl=1', 'wait': False}]
+    assert steps == [
+        {'scale': {'worker-llm': 1, 'worker-rl': 1}, 'label': 'worker-llm=1, worker-rl=1', 'wait': False, 'up': False}
+    ]
 
 
 @pytest.mark.parametrize('emergency', [True, False])
@@ -250,8 +252,22 @@ def test_report_findings_are_critical_first():
     assert 'fragrance-ai-worker-llm-4 started in this run but logged no registration line yet' in problems
     assert 'worker-llm: 4 live registrations (worker:llm:*) for 3 replicas' in problems
     assert 'worker-rl: live registrations (worker:rl:*) not read: no redis' in problems
-    assert 'queue jobs:llm: 250 jobs' in problems
+    # F4: a backlog is why one scales up: a warning after adding replicas, not a failure.
+    assert 'queue jobs:llm: 250 jobs (just scaled up: worker-llm)' in problems
+    assert next(f for f in report['findings'] if f['service'] == 'queue jobs:llm')['severity'] == 'warning'
     assert report['queues'] == {'jobs:llm': 250}
+
+
+def test_a_backlog_after_a_downscale_stays_critical():
+    backlog = {'severity': 'critical', 'service': 'queue jobs:llm', 'problem': 'queue jobs:llm: 250 jobs'}
+    status = {'findings': [backlog]}
+    report = compose_scale_report({'app': 1}, [row('app', 1), row('app', 2)], [row('app', 1)], WORKERS, status=status)
+    assert not report['ok'] and report['findings'][0]['problem'] == 'queue jobs:llm: 250 jobs'
+
+
+def test_a_step_up_is_marked_so_its_backlog_does_not_stop_it():
+    steps = scale_plan({'worker-llm': 1, 'app': 3}, {'worker-llm': 3, 'app': 2})
+    assert [step['up'] for step in steps] == [True, False]
 
 
 def test_report_of_a_service_that_is_not_a_worker_checks_the_containers_only():
