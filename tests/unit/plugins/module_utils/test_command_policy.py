@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 from ansible.plugins.filter.core import FilterModule as CoreFilters
+from ansible.plugins.test.core import TestModule as CoreTests
+from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.nativetypes import NativeEnvironment
 
 from ansible_collections.sre.runbooks.plugins.filter.compose import FilterModule as ComposeFilters
@@ -470,20 +472,27 @@ ROOT = Path(__file__).resolve().parents[4]
 SAFE_COMMAND = {'sre.runbooks.safe_command', 'safe_command'}
 
 
-def _safe_command_tasks(node: Any) -> Iterator[dict[str, Any]]:
+def _safe_command_tasks(node: Any, inherited: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """The safe_command tasks of a task file or playbook, each with the vars of the plays
+    and blocks around it merged under its own."""
+    inherited = inherited or {}
     if isinstance(node, list):
         for item in node:
-            yield from _safe_command_tasks(item)
+            yield from _safe_command_tasks(item, inherited)
     elif isinstance(node, dict):
+        scoped = {**inherited, **(node.get('vars') or {})}
         if SAFE_COMMAND & set(node):
-            yield node
+            yield {**node, 'vars': scoped}
         for key in ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers'):
-            yield from _safe_command_tasks(node.get(key))
+            yield from _safe_command_tasks(node.get(key), scoped)
 
 
 def _environment() -> NativeEnvironment:
     env = NativeEnvironment()
     env.filters.update(CoreFilters().filters())
+    env.tests.update(CoreTests().tests())
+    # Jinja's own default (ansible-core's expects its own Undefined type).
+    env.filters['default'] = env.filters['d'] = JINJA_FILTERS['default']
     env.filters.update({f'sre.runbooks.{name}': f for name, f in ComposeFilters().filters().items()})
     return env
 
@@ -511,6 +520,8 @@ def _stack_variables(env: NativeEnvironment, stack: str, extra: dict[str, Any]) 
     variables['compose_cli'] = _render(env, facts['compose_cli'], variables)
     # Facts other roles settle at run time, in the form their preflight gives them.
     variables['__pm2_app_install'] = ['pnpm', 'install', '--frozen-lockfile']
+    variables['__compose_targets'] = {'worker-llm': 2, 'worker-rl': 2}
+    variables['__compose_scale_since'] = {'stdout': '2026-12-04T00:00:00Z'}
     return variables
 
 
@@ -525,7 +536,9 @@ def _rendered_calls() -> Iterator[tuple[str, Any]]:
             for path in files:
                 for task in _safe_command_tasks(yaml.safe_load(path.read_text())):
                     args = task.get('sre.runbooks.safe_command') or task.get('safe_command')
-                    local = {**variables, **_render(env, task.get('vars') or {}, variables)}
+                    local = dict(variables)
+                    for name, value in (task.get('vars') or {}).items():
+                        local[name] = _render(env, value, local)
                     items = _render(env, task.get('loop', [None]), local)
                     for item in items.items() if isinstance(items, dict) else items:
                         scope = {**local, 'item': item}
