@@ -18,9 +18,16 @@ from ansible.errors import AnsibleFilterError
 SEVERITIES = ('critical', 'warning', 'info')
 HTTP_5XX = re.compile(r'" (5\d\d) ')
 HTTP_ANY = re.compile(r'" ([1-5]\d\d) ')
+# An app log line at ERROR (or worse) about the database (runbook F8's "database errors").
+DB_ERROR = re.compile(
+    r'\b(?:ERROR|FATAL|CRITICAL)\b.*'
+    r'(?i:database|psycopg|postgres|sqlalchemy|sqlstate|relation|deadlock|connection to server)'
+)
+METRIC_LINE = re.compile(r'^([A-Za-z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)', re.MULTILINE)
+METRIC_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 # Runbook F8 (thresholds) and F3/F11 (alerts); an inventory overrides any of them.
-DECISION_THRESHOLDS = {'error_5xx_ratio': 0.05, 'latency_ratio': 2.0, 'worker_failure_ratio': 0.5}
+DECISION_THRESHOLDS = {'error_5xx_ratio': 0.05, 'latency_ratio': 2.0, 'worker_failure_ratio': 0.5, 'db_errors': 1}
 CHECK_THRESHOLDS = {
     'queue_length': 100,
     'cert_warning_days': 30,
@@ -161,7 +168,7 @@ def rollback_decision(symptoms: dict[str, Any], thresholds: dict[str, Any] | Non
     reasons: dict[str, list[str]] = {'full': [], 'quick': [], 'workers': []}
     if symptoms.get('data_corruption'):
         reasons['full'].append('data corruption: full rollback with database restore, then investigate')
-    if symptoms.get('db_errors'):
+    if _over_count(symptoms.get('db_errors'), limits['db_errors']):
         reasons['full'].append(f'database errors ({symptoms["db_errors"]}): full rollback with database restore')
     ratio = float(symptoms.get('error_5xx_ratio') or 0)
     if ratio > limits['error_5xx_ratio']:
@@ -180,6 +187,153 @@ def rollback_decision(symptoms: dict[str, Any], thresholds: dict[str, Any] | Non
         'investigate': bool(symptoms.get('data_corruption')),
         'reasons': [r for k in ('full', 'quick', 'workers') for r in reasons[k]] or ['no symptom crosses a threshold'],
     }
+
+
+def _over_count(value: Any, least: Any) -> bool:
+    """A count of at least `least`; other truthy values (the operator's words, True) always."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return float(value) >= float(least or 1)
+    except (TypeError, ValueError):
+        return bool(value)
+
+
+def log_error_lines(log: str, pattern: str | None = None, keep: int = 3) -> dict[str, Any]:
+    """ERROR (FATAL, CRITICAL) lines about the database in app log lines (F8), or lines
+    matching `pattern`: {count, samples (the last `keep`)}."""
+    regex = re.compile(pattern) if pattern else DB_ERROR
+    lines = [line.strip() for line in (log or '').splitlines() if regex.search(line)]
+    return {'count': len(lines), 'samples': [line[-200:] for line in lines[-keep:]]}
+
+
+def metric_value(text: str, name: str, labels: dict[str, Any] | None = None) -> float | None:
+    """The value of a Prometheus text-format sample `name{labels}` (the first one whose
+    labels include `labels`), or None when /metrics has none."""
+    wanted = {str(k): str(v) for k, v in (labels or {}).items()}
+    for metric, label_text, value in METRIC_LINE.findall(text or ''):
+        if metric != name:
+            continue
+        found = dict(METRIC_LABEL.findall(label_text or ''))
+        if all(found.get(k) == v for k, v in wanted.items()):
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def worker_failures(
+    ps_stdout: str, workers: list[str], heartbeats: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """F8's worker failures: per worker service, the expected replicas (its containers in
+    `docker compose ps --all`, at least 1) without a live one - a running container, and
+    when the service's heartbeat keys were read (registered `redis-cli --scan` results
+    whose item has `service` and `pattern`), one key per live replica. ratio is the worst
+    service's share of failed replicas."""
+    rows = compose_ps_rows(ps_stdout)
+    beats = {(r.get('item') or {}).get('service'): r for r in heartbeats or []}
+    services: dict[str, Any] = {}
+    for service in workers or []:
+        containers = [row for row in rows if row.get('Service') == service]
+        running = sum(1 for row in containers if (row.get('State') or '').lower() == 'running')
+        expected = max(1, len(containers))
+        entry = {'expected': expected, 'running': running, 'alive': running}
+        beat = beats.get(service)
+        if beat is not None and beat.get('rc') == 0:
+            keys = [line for line in (beat.get('stdout') or '').splitlines() if line.strip()]
+            entry.update(heartbeats=len(keys), pattern=beat['item'].get('pattern'), alive=min(running, len(keys)))
+        elif beat is not None:
+            entry['heartbeat_error'] = (beat.get('stderr') or beat.get('msg') or 'redis-cli failed')[-200:]
+        entry['failed'] = expected - entry['alive']
+        entry['ratio'] = entry['failed'] / expected
+        services[service] = entry
+    worst = max((e['ratio'] for e in services.values()), default=0.0)
+    return {'ratio': worst, 'services': services}
+
+
+def heartbeat_patterns(workers: dict[str, Any] | None, override: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """[{service, pattern}] of the Redis keys each worker replica keeps alive: `override`
+    ({service: pattern}) when given, else the `redis_keys` of compose_service_workers."""
+    if override:
+        return [{'service': str(s), 'pattern': str(p)} for s, p in sorted(override.items())]
+    return [
+        {'service': str(service), 'pattern': str(spec['redis_keys'])}
+        for service, spec in sorted((workers or {}).items())
+        if isinstance(spec, dict) and spec.get('redis_keys')
+    ]
+
+
+def _given(value: Any) -> str:
+    return f'{value:g}' if isinstance(value, float) else str(value)
+
+
+def rollback_measurements(facts: dict[str, Any], given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """F8's inputs, measured, and where each came from. facts: window (e.g. 15m),
+    proxy_log / proxies (the proxy's access log lines, None when there is no proxy),
+    app_log / apps (the app services' log lines), workers (worker_failures' result),
+    metrics (the text of /metrics), probe (a health_probe http check with timing),
+    latency_url, baseline_ms. given: the operator's symptoms, which win.
+    Returns {symptoms, sources: [lines]}."""
+    window = facts.get('window') or 'recent'
+    symptoms: dict[str, Any] = {}
+    sources: list[str] = []
+    if facts.get('proxy_log') is not None:
+        counts = http_status_counts(facts['proxy_log'])
+        symptoms['error_5xx_ratio'] = round(counts['ratio'], 4)
+        sources.append(
+            f'error_5xx_ratio {counts["ratio"]:.1%}: {counts["errors_5xx"]} of {counts["requests"]} answers 5xx '
+            f'in the access log of {", ".join(facts.get("proxies") or ["the proxy"])} '
+            f'(last {window}, at most 1000 lines)'
+        )
+    else:
+        sources.append('error_5xx_ratio not measured: no service of kind proxy')
+    if facts.get('app_log') is not None:
+        errors = log_error_lines(facts['app_log'])
+        symptoms['db_errors'] = errors['count']
+        sources.append(
+            f'db_errors {errors["count"]}: ERROR lines about the database in the logs of '
+            f'{", ".join(facts.get("apps") or ["the app"])} (last {window})'
+            + (f'; last: {errors["samples"][-1]}' if errors['samples'] else '')
+        )
+    else:
+        sources.append('db_errors not measured: no service of kind app')
+    workers = facts.get('workers')
+    if workers and workers.get('services'):
+        symptoms['worker_failure_ratio'] = round(workers['ratio'], 4)
+        parts = [
+            f'{name} {entry["alive"]} of {entry["expected"]} alive ({entry["running"]} running'
+            + (f', {entry["heartbeats"]} heartbeats {entry["pattern"]}' if 'heartbeats' in entry else '')
+            + (f', heartbeats unreadable: {entry["heartbeat_error"]}' if 'heartbeat_error' in entry else '')
+            + ')'
+            for name, entry in sorted(workers['services'].items())
+        ]
+        sources.append(f'worker_failure_ratio {workers["ratio"]:.0%} (worst service): ' + '; '.join(parts))
+    else:
+        sources.append('worker_failure_ratio not measured: no service of kind worker')
+    p95 = metric_value(facts.get('metrics') or '', 'http_request_duration_seconds', {'quantile': '0.95'})
+    if p95 is not None:
+        p95_ms, where = p95 * 1000, "the app's /metrics (http_request_duration_seconds, quantile 0.95)"
+    else:
+        timing = ((facts.get('probe') or {}).get('timing')) or {}
+        p95_ms = timing.get('p95_ms')
+        where = f'{timing.get("samples", 0)} calls of {facts.get("latency_url") or "the health URL"}'
+    baseline = float(facts.get('baseline_ms') or 0)
+    if p95_ms is None:
+        sources.append('latency_ratio not measured: no figure from /metrics and no timed call')
+    elif baseline <= 0:
+        sources.append(
+            f'latency_ratio not judged: p95 {p95_ms:.1f} ms from {where}; no baseline '
+            '(set rollback_latency_baseline_ms, the p95 of a normal day)'
+        )
+    else:
+        symptoms['latency_ratio'] = round(p95_ms / baseline, 2)
+        sources.append(
+            f'latency_ratio {p95_ms / baseline:.2f}x: p95 {p95_ms:.1f} ms from {where}, baseline {baseline:g} ms'
+        )
+    for name, value in sorted((given or {}).items()):
+        sources.append(f'{name} {_given(value)}: given by the operator (-e rollback_symptoms), over any measurement')
+    return {'symptoms': {**symptoms, **(given or {})}, 'sources': sources}
 
 
 def deploy_target(history: list[dict[str, Any]], rollback: bool, wanted: str, mode: str) -> str:
@@ -300,6 +454,11 @@ class FilterModule:
             'compose_services_of': compose_services_of,
             'scale_steps': scale_steps,
             'rollback_decision': rollback_decision,
+            'rollback_measurements': rollback_measurements,
+            'log_error_lines': log_error_lines,
+            'metric_value': metric_value,
+            'worker_failures': worker_failures,
+            'heartbeat_patterns': heartbeat_patterns,
             'deploy_target': deploy_target,
             'deploy_history': deploy_history,
             'http_status_counts': http_status_counts,

@@ -1,12 +1,15 @@
 """Lab stand-in for the Fragrance AI / QA-Arena API: /health (runbook F1), /version,
-/docs, /metrics, /api/items (rows of the database) and POST /api/jobs/<kind> (queues a
-job for a worker). APP_ROLE=frontend serves only a page and /health."""
+/docs, /metrics (with a summary of the request durations of the last 10 minutes, the
+p95 that rollback.yml's F8 decision compares with a baseline), /api/items (rows of the
+database) and POST /api/jobs/<kind> (queues a job for a worker). APP_ROLE=frontend serves only a page and /health."""
 
 import json
 import os
 import socket
 import sys
+import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
@@ -22,6 +25,36 @@ VERSION = os.environ.get('APP_VERSION') or read_version()
 WORKER_KINDS = [k for k in os.environ.get('WORKER_KINDS', 'llm,rl').split(',') if k]
 ROLE = os.environ.get('APP_ROLE', 'api')
 PORT = int(os.environ.get('PORT', '8000'))
+
+
+# (finished at, seconds taken) of the last requests: a Prometheus summary's sliding window.
+DURATIONS = deque(maxlen=2000)
+DURATIONS_LOCK = threading.Lock()
+TOTALS = {'count': 0, 'sum': 0.0}
+WINDOW_SECONDS = 600
+
+
+def record(seconds):
+    with DURATIONS_LOCK:
+        DURATIONS.append((time.monotonic(), seconds))
+        TOTALS['count'] += 1
+        TOTALS['sum'] += seconds
+
+
+def duration_lines():
+    """http_request_duration_seconds as a summary: quantiles over the window, totals."""
+    with DURATIONS_LOCK:
+        since = time.monotonic() - WINDOW_SECONDS
+        recent = sorted(took for at, took in DURATIONS if at >= since)
+        totals = dict(TOTALS)
+    lines = ['# TYPE http_request_duration_seconds summary']
+    for quantile in (0.5, 0.95, 0.99):
+        if recent:
+            value = recent[max(0, min(len(recent) - 1, -(-len(recent) * int(quantile * 100) // 100) - 1))]
+            lines.append(f'http_request_duration_seconds{{quantile="{quantile}"}} {value:.6f}')
+    lines.append(f'http_request_duration_seconds_count {totals["count"]}')
+    lines.append(f'http_request_duration_seconds_sum {totals["sum"]:.6f}')
+    return lines
 
 
 def log(level, message):
@@ -56,6 +89,12 @@ def service_states():
 
 
 class Handler(BaseHTTPRequestHandler):
+    def handle_one_request(self):
+        started = time.monotonic()
+        super().handle_one_request()
+        if getattr(self, 'command', None) and self.path != '/metrics':
+            record(time.monotonic() - started)
+
     def reply(self, status, body, content_type='application/json'):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
@@ -82,6 +121,7 @@ class Handler(BaseHTTPRequestHandler):
             states = service_states()
             lines = [f'app_up{{version="{VERSION}"}} 1']
             lines += [f'queue_length{{queue="{k}"}} {v}' for k, v in states.get('queues', {}).items()]
+            lines += duration_lines()
             return self.reply(200, ('\n'.join(lines) + '\n').encode(), 'text/plain')
         if self.path == '/api/items':
             try:

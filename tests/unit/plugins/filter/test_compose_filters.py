@@ -20,9 +20,14 @@ from ansible_collections.sre.runbooks.plugins.filter.compose import (
     compose_status_summary,
     deploy_history,
     deploy_target,
+    heartbeat_patterns,
     http_status_counts,
+    log_error_lines,
+    metric_value,
     rollback_decision,
+    rollback_measurements,
     scale_steps,
+    worker_failures,
 )
 
 ROWS = [
@@ -199,3 +204,159 @@ def test_scaled_services_are_those_with_more_than_one_running_container():
         {'Service': 'app', 'State': 'running'},
     ]
     assert compose_scaled('\n'.join(json.dumps(r) for r in rows)) == {'worker-llm': 2}
+
+
+# F8's measured inputs (issue #19).
+APP_LOG = """app-1  | 2026-12-04T17:00:01 INFO 3f2 "GET /health HTTP/1.1" 200 -
+app-1  | 2026-12-04T17:00:02 ERROR 3f2 GET /api/items: relation "items" does not exist
+app-1  | 2026-12-04T17:00:03 ERROR 3f2 redis check failed: timed out
+app-1  | 2026-12-04T17:00:04 ERROR 3f2 database check failed: connection to server at "postgres" failed
+app-1  | 2026-12-04T17:00:05 INFO 3f2 database check failed earlier, now fine
+"""
+
+
+def test_log_error_lines_counts_error_lines_about_the_database_only():
+    found = log_error_lines(APP_LOG)
+    assert found['count'] == 2  # not the Redis error, not the INFO line
+    assert found['samples'][-1].endswith('connection to server at "postgres" failed')
+    assert log_error_lines(APP_LOG, r'ERROR .*redis')['count'] == 1
+    assert log_error_lines('')['count'] == 0
+
+
+METRICS = """app_up{version="v0.2.0"} 1
+# TYPE http_request_duration_seconds summary
+http_request_duration_seconds{quantile="0.5"} 0.004
+http_request_duration_seconds{quantile="0.95"} 0.25
+http_request_duration_seconds_count 17
+"""
+
+
+@pytest.mark.parametrize(
+    ('name', 'labels', 'value'),
+    [
+        ('http_request_duration_seconds', {'quantile': '0.95'}, 0.25),
+        ('http_request_duration_seconds', {'quantile': 0.5}, 0.004),
+        ('http_request_duration_seconds_count', None, 17.0),
+        ('app_up', {'version': 'v0.2.0'}, 1.0),
+        ('http_request_duration_seconds', {'quantile': '0.99'}, None),
+        ('missing', None, None),
+    ],
+)
+def test_metric_value_reads_prometheus_text(name, labels, value):
+    assert metric_value(METRICS, name, labels) == value
+
+
+def ps_line(service: str, name: str, state: str) -> str:
+    return json.dumps({'Service': service, 'Name': name, 'State': state})
+
+
+WORKERS_PS = '\n'.join(
+    [
+        ps_line('worker-llm', 'fragrance-ai-worker-llm-1', 'exited'),
+        ps_line('worker-rl', 'fragrance-ai-worker-rl-1', 'running'),
+        ps_line('worker-rl', 'fragrance-ai-worker-rl-2', 'running'),
+    ]
+)
+
+
+def beat(service: str, keys: list[str], rc: int = 0) -> dict:
+    return {'item': {'service': service, 'pattern': f'worker:{service[7:]}:*'}, 'rc': rc, 'stdout': '\n'.join(keys)}
+
+
+@pytest.mark.parametrize(
+    ('heartbeats', 'ratio', 'rl_alive'),
+    [
+        (None, 1.0, 2),  # containers only: the stopped llm worker is 1 of 1 failed
+        ([beat('worker-llm', ['worker:llm:a']), beat('worker-rl', ['worker:rl:b'])], 1.0, 1),  # a stale key
+        ([beat('worker-rl', ['worker:rl:b', 'worker:rl:c'])], 1.0, 2),
+        ([beat('worker-rl', [], rc=1)], 1.0, 2),  # unreadable heartbeats: containers only
+    ],
+)
+def test_worker_failures_are_expected_replicas_without_a_live_one(heartbeats, ratio, rl_alive):
+    found = worker_failures(WORKERS_PS, ['worker-llm', 'worker-rl'], heartbeats)
+    assert found['ratio'] == ratio
+    assert found['services']['worker-llm']['alive'] == 0
+    assert found['services']['worker-rl']['alive'] == rl_alive
+    assert found['services']['worker-rl']['expected'] == 2
+
+
+def test_worker_failures_of_a_hung_worker_come_from_its_missing_heartbeat():
+    ps = ps_line('worker-llm', 'w1', 'running')
+    found = worker_failures(ps, ['worker-llm', 'worker-gone'], [beat('worker-llm', [])])
+    assert found['services']['worker-llm'] == {
+        'expected': 1,
+        'running': 1,
+        'alive': 0,
+        'heartbeats': 0,
+        'pattern': 'worker:llm:*',
+        'failed': 1,
+        'ratio': 1.0,
+    }
+    assert found['services']['worker-gone']['failed'] == 1  # a service without a container
+
+
+def test_heartbeat_patterns_come_from_the_workers_or_the_override():
+    workers = {'worker-llm': {'redis_keys': 'worker:llm:*'}, 'worker-rl': {'registered': 'x'}}
+    assert heartbeat_patterns(workers) == [{'service': 'worker-llm', 'pattern': 'worker:llm:*'}]
+    assert heartbeat_patterns(workers, {'worker-rl': 'rl:*'}) == [{'service': 'worker-rl', 'pattern': 'rl:*'}]
+    assert heartbeat_patterns(None) == []
+
+
+NGINX_LOG = '\n'.join(
+    ['1.2.3.4 - - [04/Dec/2026:17:00:00 +0000] "GET /health HTTP/1.1" 200 12 "-" "x"'] * 18
+    + ['1.2.3.4 - - [04/Dec/2026:17:00:00 +0000] "GET /api/items HTTP/1.1" 502 12 "-" "x"'] * 2
+)
+
+
+def test_rollback_measurements_say_where_each_value_came_from():
+    facts = {
+        'window': '15m',
+        'proxies': ['nginx'],
+        'apps': ['app'],
+        'proxy_log': NGINX_LOG,
+        'app_log': APP_LOG,
+        'workers': worker_failures(WORKERS_PS, ['worker-llm', 'worker-rl']),
+        'metrics': METRICS,
+        'baseline_ms': 100,
+    }
+    measured = rollback_measurements(facts)
+    assert measured['symptoms'] == {
+        'error_5xx_ratio': 0.1,
+        'db_errors': 2,
+        'worker_failure_ratio': 1.0,
+        'latency_ratio': 2.5,
+    }
+    lines = '\n'.join(measured['sources'])
+    assert '2 of 20 answers 5xx in the access log of nginx (last 15m' in lines
+    assert 'ERROR lines about the database in the logs of app' in lines
+    assert 'worker-llm 0 of 1 alive' in lines
+    assert "p95 250.0 ms from the app's /metrics" in lines and 'baseline 100 ms' in lines
+    assert rollback_decision(measured['symptoms'])['kind'] == 'full'
+
+
+def test_rollback_measurements_time_calls_without_metrics_and_the_operator_wins():
+    probe = {'name': 'latency', 'ok': True, 'timing': {'samples': 10, 'p95_ms': 30.0}}
+    facts = {'proxy_log': '', 'app_log': '', 'probe': probe, 'latency_url': 'http://x/health', 'baseline_ms': 10}
+    measured = rollback_measurements(facts, {'db_errors': 0, 'error_5xx_ratio': 0.5})
+    assert measured['symptoms']['latency_ratio'] == 3.0
+    assert measured['symptoms']['error_5xx_ratio'] == 0.5 and measured['symptoms']['db_errors'] == 0
+    assert any('10 calls of http://x/health' in line for line in measured['sources'])
+    assert any(line.startswith('error_5xx_ratio 0.5: given by the operator') for line in measured['sources'])
+    assert any('worker_failure_ratio not measured' in line for line in measured['sources'])
+
+
+def test_rollback_measurements_without_a_baseline_report_latency_but_do_not_judge_it():
+    probe = {'timing': {'samples': 10, 'p95_ms': 900.0}}
+    measured = rollback_measurements({'probe': probe})
+    assert 'latency_ratio' not in measured['symptoms']
+    assert any(line.startswith('latency_ratio not judged: p95 900.0 ms') for line in measured['sources'])
+    assert rollback_decision(measured['symptoms'])['kind'] == 'none'
+
+
+@pytest.mark.parametrize(
+    ('db_errors', 'least', 'kind'),
+    [(0, None, 'none'), (1, None, 'full'), ('3', None, 'full'), ('migration failed', None, 'full'), (2, 5, 'none')],
+)
+def test_database_errors_count_from_a_threshold(db_errors, least, kind):
+    thresholds = {'db_errors': least} if least else None
+    assert rollback_decision({'db_errors': db_errors}, thresholds)['kind'] == kind
