@@ -69,7 +69,7 @@ def test_sequential_restart_goes_in_order_and_stops_at_the_first_unhealthy(lab):
     assert runner.rc == 0, runner.stdout.read()
     assert changed(runner, QA) == 3
     after = started('qa_labs')
-    assert {n: cid for n, (cid, _) in after.items()} == {n: cid for n, (cid, _) in before.items()}  # same IDs
+    assert {n: ids[0] for n, ids in after.items()} == {n: ids[0] for n, ids in before.items()}  # same IDs
     times = [after[name][1] for name in SEQUENCE]
     assert times == sorted(times) and len(set(times)) == 3  # backend, then celery_worker, then nginx
     assert all(after[name][1] > halfway[name][1] for name in SEQUENCE)
