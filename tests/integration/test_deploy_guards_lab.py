@@ -37,7 +37,8 @@ def test_a_deploy_with_a_migration_takes_a_verified_backup_first(lab):
     assert deploy.rc == 0, deploy.stdout.read()
     why = task_results(deploy, 'Guard | Say why the deploy needs a fresh backup (Q6)')[QA]['msg']
     assert migration in why
-    assert QA in task_results(deploy, 'Guard | Require that backup before the deploy (Q6)'), 'no backup gate'
+    gate = 'Gate | Require a verified backup no older than the limit, minutes - 30'
+    assert QA in task_results(deploy, gate), 'no backup gate'
     after = on_compose_host(lab, NEWEST_BACKUP, user='root').strip()
     assert after and after != before, 'no new backup was taken before the migration'
     again = lab.playbook('redeploy.yml', cmdline=f'-l {QA}')
