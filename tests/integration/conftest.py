@@ -4,6 +4,7 @@ way AWX drives a job: real SSH to the api and web hosts, real services."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -65,9 +66,51 @@ class Lab:
         ).stdout
 
 
+# The lab's hosts are shared: tests of one group of hosts run one after the other
+# in one worker (`pytest -n 2 --dist loadgroup`), the two groups side by side.
+# Tests that look at every host at once are `exclusive` and run afterwards, alone
+# (`-m exclusive`): see the Makefile's integration target.
+HOST_GROUPS = {
+    'compose': (
+        'test_compose_lab.py',
+        'test_compose_health_lab.py',
+        'test_compose_scale_lab.py',
+        'test_compose_watch_lab.py',
+        'test_deploy_guards_lab.py',
+        'test_secrets_lab.py::test_a_compose_deploy_with_diff_does_not_print_the_env_file',
+    ),
+    'exclusive': ('test_guards_first_lab.py', 'test_safety_lab.py'),
+}
+
+
+def host_group(nodeid: str) -> str:
+    """'compose', 'exclusive', or 'o4o' (the api, web and spare hosts) for a test."""
+    name = nodeid.rsplit('/', maxsplit=1)[-1].split('[', maxsplit=1)[0]
+    for group, members in HOST_GROUPS.items():
+        if any(name == member or name.split('::')[0] == member for member in members):
+            return group
+    return 'o4o'
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line('markers', 'exclusive: looks at every lab host; run alone, after the others')
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = host_group(item.nodeid)
+        if group == 'exclusive':
+            item.add_marker(pytest.mark.exclusive)
+        elif config.pluginmanager.hasplugin('xdist'):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope='session')
 def lab(tmp_path_factory) -> Lab:
-    subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
+    (ROOT / '.cache/lab').mkdir(parents=True, exist_ok=True)
+    with open(ROOT / '.cache/lab/up.lock', 'w') as lock:  # pytest-xdist: one `up` at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
     return Lab(tmp_path_factory.mktemp('runner'))
 
 
