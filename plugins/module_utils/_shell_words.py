@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SEPARATORS = {';', '&&', '||', '|', '&', '|&', '(', ')', ';;'}
@@ -213,55 +214,72 @@ def _prepare(text: str) -> tuple[str, dict[str, str]]:
     index = 0
     while index < len(text):
         char = text[index]
-        if quote == "'":
-            quote = '' if char == "'" else quote
-        elif quote == '"':
-            if char == '\\' and index + 1 < len(text):
-                out.append(char)
-                index += 1
-                char = text[index]
-            elif char == '"':
-                quote = ''
-        elif char == '\\' and index + 1 < len(text):
-            out.append(char)
-            index += 1
-            char = text[index]
-        elif char in '\'"':
-            quote = char
+        if quote or char in '\\\'"':
+            quote, index = _copy_quoted(text, index, quote, out)
         elif char == '\n':
             out.append(' ; ')
-            index += 1
-            for placeholder, delimiter, strip_tabs in pending:
-                lines = []
-                while index < len(text):
-                    end = text.find('\n', index)
-                    end = len(text) if end < 0 else end
-                    line = text[index:end]
-                    index = end + 1
-                    if (line.lstrip('\t') if strip_tabs else line) == delimiter:
-                        break
-                    lines.append(line.lstrip('\t') if strip_tabs else line)
-                bodies[placeholder] = '\n'.join(lines) + '\n'
+            index = _cut_heredoc_bodies(text, index + 1, pending, bodies)
             pending = []
-            continue
-        elif text.startswith('<<<', index):
-            out.append('<<<')
-            index += 3
-            continue
         elif text.startswith('<<', index):
-            match = HEREDOC.match(text, index)
-            if match:
-                placeholder = f'__sre_heredoc_{len(bodies) + len(pending)}__'
-                delimiter = next(group for group in match.groups()[1:] if group is not None)
-                pending.append((placeholder, delimiter, bool(match.group(1))))
-                out.append(f' << {placeholder} ')
-                index = match.end()
-                continue
-        out.append(char)
-        index += 1
+            index = _copy_here_redirect(text, index, out, pending, len(bodies))
+        else:
+            out.append(char)
+            index += 1
     for placeholder, _delimiter, _strip in pending:
         bodies[placeholder] = ''
     return ''.join(out), bodies
+
+
+def _copy_quoted(text: str, index: int, quote: str, out: list[str]) -> tuple[str, int]:
+    """Copy a quote character, a character inside quotes or a backslash escape (both
+    characters) to out; (the quote open after it, the index after it)."""
+    char = text[index]
+    if quote != "'" and char == '\\' and index + 1 < len(text):
+        out.append(text[index : index + 2])
+        return quote, index + 2
+    if quote and char == quote:
+        quote = ''
+    elif not quote and char in '\'"':
+        quote = char
+    out.append(char)
+    return quote, index + 1
+
+
+def _cut_heredoc_bodies(text: str, index: int, pending: list[tuple[str, str, bool]], bodies: dict[str, str]) -> int:
+    """Read the bodies of the heredocs opened on the line that ended before index into
+    bodies; the index after the last delimiter line."""
+    for placeholder, delimiter, strip_tabs in pending:
+        lines = []
+        while index < len(text):
+            end = text.find('\n', index)
+            end = len(text) if end < 0 else end
+            line = text[index:end]
+            index = end + 1
+            if strip_tabs:
+                line = line.lstrip('\t')
+            if line == delimiter:
+                break
+            lines.append(line)
+        bodies[placeholder] = '\n'.join(lines) + '\n'
+    return index
+
+
+def _copy_here_redirect(text: str, index: int, out: list[str], pending: list[tuple[str, str, bool]], cut: int) -> int:
+    """Copy ``<<<``, or replace the start of a heredoc (``<<-'EOF'``) by a placeholder that
+    pending will give a body at the end of the line (cut: bodies read so far); the index
+    after it."""
+    if text.startswith('<<<', index):
+        out.append('<<<')
+        return index + 3
+    match = HEREDOC.match(text, index)
+    if not match:
+        out.append(text[index])
+        return index + 1
+    placeholder = f'__sre_heredoc_{cut + len(pending)}__'
+    delimiter = next(group for group in match.groups()[1:] if group is not None)
+    pending.append((placeholder, delimiter, bool(match.group(1))))
+    out.append(f' << {placeholder} ')
+    return match.end()
 
 
 def tokens(text: str) -> list[str]:
@@ -367,24 +385,35 @@ def parse_options(
                 index += 1
             options.append((name, value if has_value else None))
         elif word.startswith('-') and len(word) > 1:
-            for position, letter in enumerate(word[1:], start=2):
-                option = '-' + letter
-                rest = word[position:]
-                if option in with_value:
-                    if not rest and index < len(argv):
-                        rest = argv[index]
-                        index += 1
-                    options.append((option, rest))
-                    break
-                if option in attached:
-                    options.append((option, rest or None))
-                    break
-                options.append((option, None))
+            index = _short_options(word, argv, index, (with_value, attached), options)
         else:
             positionals.append(word)
             if stop_at_positional:
                 return options, positionals + argv[index:]
     return options, positionals
+
+
+def _short_options(
+    word: str, argv: list[str], index: int, valued: tuple[set[str], set[str]], options: list[tuple[str, str | None]]
+) -> int:
+    """Add the bundled short options of word (``-iu``, ``-upostgres``) to options; the
+    index of argv after the value the last of them took. valued: (options that take a
+    value, options whose value can only be attached)."""
+    with_value, attached = valued
+    for position, letter in enumerate(word[1:], start=2):
+        option = '-' + letter
+        rest = word[position:]
+        if option in with_value:
+            if not rest and index < len(argv):
+                rest = argv[index]
+                index += 1
+            options.append((option, rest))
+            break
+        if option in attached:
+            options.append((option, rest or None))
+            break
+        options.append((option, None))
+    return index
 
 
 def skip_options(argv: list[str], start: int, with_value: set[str]) -> int:
@@ -518,89 +547,151 @@ def _substitute(word: str, variables: dict[str, str]) -> str:
 
 def _unwrap(command: Command, depth: int) -> list[Command]:
     """Strip prefixes and wrappers until the real command is at argv[0]."""
-    argv, assignments, cwd = list(command.argv), list(command.assignments), command.cwd
-    stdin, inside = command.stdin, command.inside
-    while argv:
-        while argv and (ASSIGNMENT.match(argv[0]) or argv[0] in RESERVED):
-            if argv[0] not in RESERVED:
-                assignments.append(argv[0])
-            argv.pop(0)
-        if argv and argv[0] == 'function':
-            argv = argv[2:]
-            continue
-        if not argv:
+    # The command being unwrapped: each step replaces its argv (and what it reads, where
+    # it runs) by those of the command it wraps.
+    state = Command(list(command.argv), list(command.assignments), command.inside, command.stdin, command.cwd)
+    while True:
+        _drop_leading_words(state)
+        if not state.argv:
             return []
-        here = Command(argv, assignments, inside, stdin, cwd)
-        name = os.path.basename(argv[0])
-        if name in PREFIXES:
-            with_value, positionals = PREFIXES[name]
-            options, rest = parse_options(argv, 1, with_value, stop_at_positional=True)
-            index = len(argv) - len(rest)
-            for option, value in options:
-                if option in CHDIR_OPTIONS.get(name, ()) and value:
-                    cwd = value if value.startswith(('/', '$', '~')) or cwd is None else f'{cwd}/{value}'
-            if name == 'sudo' and {'-i', '--login'} & {option for option, _value in options}:
-                cwd = '~'
-            if name == 'env':
-                while index < len(argv) and ASSIGNMENT.match(argv[index]):
-                    assignments.append(argv[index])
-                    index += 1
-                split = [value or '' for option, value in options if option in ('-S', '--split-string')]
-                if split:
-                    return _nested(' '.join([*split, *map(shlex.quote, argv[index:])]), here, depth)
-            if name == 'xargs' and stdin is not None:
-                extra = shlex.split(stdin.text, posix=True) if stdin.text else ['<stdin of xargs>']
-                argv, stdin = [*argv[index + positionals :], *extra], None
-                continue
-            if name == 'sudo' and index >= len(argv) and stdin and stdin.text:
-                return _nested(stdin.text, here, depth)
-            argv = argv[index + positionals :]
-            continue
-        if name in {'eval', 'alias'}:
-            script = ' '.join(argv[1:])
-            if name == 'alias':
-                script = '; '.join(word.split('=', 1)[1] for word in argv[1:] if '=' in word)
-            return _nested(script, here, depth)
-        if name == 'watch':
-            _options, rest = parse_options(argv, 1, WATCH_VALUE, stop_at_positional=True)
-            return _nested(' '.join(rest), here, depth)
-        if name in SHELLS:
-            how, script = _shell_invocation(argv)
-            if how == 'c':
-                return _nested(script or '', here, depth)
-            if how == 'stdin' and stdin and stdin.text:
-                return _nested(stdin.text, here, depth)
-        if name in ('su', 'runuser'):
-            how, target = _su_target(argv)
-            if how == 'c':
-                return _nested(str(target), here, depth)
-            if how == 'argv' and isinstance(target, list):
-                argv = target
-                continue
-            if stdin and stdin.text:
-                return _nested(stdin.text, here, depth)
-        if name == 'ssh':
-            remote = _ssh_inner(argv)
-            if remote:
-                inner = simple_commands(remote[1], depth + 1, [*inside, f'ssh {remote[0]}'])
-                return inner
-        if name in ('docker', 'docker-compose', 'podman'):
-            wrapped = _docker_inner(argv)
-            if wrapped:
-                where = [*inside, f'{name} exec {wrapped[0]}']
-                return _expand(Command(wrapped[1], [], where, stdin), depth + 1)
-        if name in ('kubectl', 'oc'):
-            wrapped = _kubectl_inner(argv)
-            if wrapped:
-                where = [*inside, f'{name} exec {wrapped[0]}']
-                return _expand(Command(wrapped[1], [], where, stdin), depth + 1)
-        if name == 'psql':
-            found = [here]
-            for script in _psql_shell_escapes(argv, stdin):
-                found += _nested(script, Command(argv, assignments, [*inside, 'psql'], None, cwd), depth)
+        found = _unwrap_step(state, depth)
+        if found is not None:
             return found
-        break
-    return [Command(argv, assignments, inside, stdin, cwd)] if argv else []
+
+
+def _drop_leading_words(state: Command) -> None:
+    """Move leading ``VAR=value`` words to the assignments; drop reserved words
+    (``if``, ``{``, ``!``) and ``function NAME``."""
+    while state.argv:
+        word = state.argv[0]
+        if word == 'function':
+            state.argv = state.argv[2:]
+        elif ASSIGNMENT.match(word) or word in RESERVED:
+            if word not in RESERVED:
+                state.assignments.append(word)
+            state.argv.pop(0)
+        else:
+            return
+
+
+def _unwrap_step(state: Command, depth: int) -> list[Command] | None:
+    """Unwrap one prefix or wrapper: the commands found, or None when state now holds
+    the wrapped command and needs another step."""
+    here = Command(state.argv, state.assignments, state.inside, state.stdin, state.cwd)
+    name = os.path.basename(state.argv[0])
+    if name in PREFIXES:
+        return _unwrap_prefix(name, state, here, depth)
+    wrapper = WRAPPERS.get(name)
+    return wrapper(name, state, here, depth) if wrapper else [here]
+
+
+def _unwrap_prefix(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    """sudo, env, timeout, xargs, ...: the commands of ``env -S`` and of ``sudo`` fed a
+    script on stdin; else None with state at the wrapped command."""
+    argv, stdin = state.argv, state.stdin
+    with_value, positionals = PREFIXES[name]
+    options, rest = parse_options(argv, 1, with_value, stop_at_positional=True)
+    index = len(argv) - len(rest)
+    state.cwd = _prefix_cwd(name, options, state.cwd)
+    if name == 'env':
+        while index < len(argv) and ASSIGNMENT.match(argv[index]):
+            state.assignments.append(argv[index])
+            index += 1
+        split = [value or '' for option, value in options if option in ('-S', '--split-string')]
+        if split:
+            return _nested(' '.join([*split, *map(shlex.quote, argv[index:])]), here, depth)
+    if name == 'xargs' and stdin is not None:
+        extra = shlex.split(stdin.text, posix=True) if stdin.text else ['<stdin of xargs>']
+        state.argv, state.stdin = [*argv[index + positionals :], *extra], None
+        return None
+    if name == 'sudo' and index >= len(argv) and stdin and stdin.text:
+        return _nested(stdin.text, here, depth)
+    state.argv = argv[index + positionals :]
+    return None
+
+
+def _prefix_cwd(name: str, options: list[tuple[str, str | None]], cwd: str | None) -> str | None:
+    """The directory a prefix's options (``sudo -D``, ``sudo -i``, ``env -C``) change to."""
+    for option, value in options:
+        if option in CHDIR_OPTIONS.get(name, ()) and value:
+            cwd = value if value.startswith(('/', '$', '~')) or cwd is None else f'{cwd}/{value}'
+    if name == 'sudo' and {'-i', '--login'} & {option for option, _value in options}:
+        cwd = '~'
+    return cwd
+
+
+# Each wrapper gives the commands found ([here] when it wraps nothing it can read), or
+# None after it put the wrapped command into state (``runuser -u``).
+
+
+def _unwrap_eval(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    script = ' '.join(state.argv[1:])
+    if name == 'alias':
+        script = '; '.join(word.split('=', 1)[1] for word in state.argv[1:] if '=' in word)
+    return _nested(script, here, depth)
+
+
+def _unwrap_watch(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    _options, rest = parse_options(state.argv, 1, WATCH_VALUE, stop_at_positional=True)
+    return _nested(' '.join(rest), here, depth)
+
+
+def _unwrap_shell(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    how, script = _shell_invocation(state.argv)
+    if how == 'c':
+        return _nested(script or '', here, depth)
+    if how == 'stdin' and state.stdin and state.stdin.text:
+        return _nested(state.stdin.text, here, depth)
+    return [here]
+
+
+def _unwrap_su(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    how, target = _su_target(state.argv)
+    if how == 'c':
+        return _nested(str(target), here, depth)
+    if how == 'argv' and isinstance(target, list):
+        state.argv = target
+        return None
+    if state.stdin and state.stdin.text:
+        return _nested(state.stdin.text, here, depth)
+    return [here]
+
+
+def _unwrap_ssh(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    remote = _ssh_inner(state.argv)
+    if not remote:
+        return [here]
+    return simple_commands(remote[1], depth + 1, [*state.inside, f'ssh {remote[0]}'])
+
+
+def _unwrap_container(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    """docker/podman exec, docker compose exec/run, kubectl exec, oc rsh."""
+    wrapped = _kubectl_inner(state.argv) if name in ('kubectl', 'oc') else _docker_inner(state.argv)
+    if not wrapped:
+        return [here]
+    where = [*state.inside, f'{name} exec {wrapped[0]}']
+    return _expand(Command(wrapped[1], [], where, state.stdin), depth + 1)
+
+
+def _unwrap_psql(name: str, state: Command, here: Command, depth: int) -> list[Command] | None:
+    """psql itself, and the shell commands of its ``\\!`` and ``COPY ... PROGRAM``."""
+    found = [here]
+    inside_psql = Command(state.argv, state.assignments, [*state.inside, 'psql'], None, state.cwd)
+    for script in _psql_shell_escapes(state.argv, state.stdin):
+        found += _nested(script, inside_psql, depth)
+    return found
+
+
+WRAPPERS: dict[str, Callable[[str, Command, Command, int], list[Command] | None]] = {
+    **dict.fromkeys(('eval', 'alias'), _unwrap_eval),
+    'watch': _unwrap_watch,
+    **dict.fromkeys(SHELLS, _unwrap_shell),
+    # runuser is a prefix (PREFIXES) first.
+    **dict.fromkeys(('su', 'runuser'), _unwrap_su),
+    'ssh': _unwrap_ssh,
+    **dict.fromkeys(('docker', 'docker-compose', 'podman', 'kubectl', 'oc'), _unwrap_container),
+    'psql': _unwrap_psql,
+}
 
 
 def _nested(script: str, outer: Command, depth: int) -> list[Command]:
@@ -647,24 +738,9 @@ def simple_commands(
     for number, segment in enumerate(_segments(_tokens(prepared, text), bodies)):
         if segment.before == '(':
             saved.append(cwd)
-        argv = [_substitute(word, variables) for word in segment.argv]
-        if variables and argv and ' ' in argv[0] and argv[0] != segment.argv[0]:
-            argv = shlex.split(argv[0]) + argv[1:]
-        reads = segment.stdin
-        if reads is None and segment.before in PIPES and previous is not None:
-            reads = Stdin('pipe', _visible_output(previous))
-        if reads is None and number == 0:
-            reads = stdin
-        in_pipeline = segment.before in PIPES or segment.after in PIPES
-        words = [word for word in argv if word not in RESERVED]
-        if words and all(ASSIGNMENT.match(word) for word in words):
-            variables.update(word.split('=', 1) for word in words)
-        elif words and words[0] in ('export', 'declare', 'local', 'readonly', 'typeset'):
-            variables.update(word.split('=', 1) for word in words[1:] if ASSIGNMENT.match(word))
-        elif words and words[0] in ('cd', 'pushd') and not in_pipeline:
-            cwd = _chdir(cwd, words)
-        elif words and words[0] == 'popd' and not in_pipeline:
-            cwd = '$OLDPWD'
+        argv = _substituted(segment.argv, variables)
+        reads = _segment_stdin(segment, previous, stdin if number == 0 else None)
+        cwd = _follow_shell_state(argv, segment, variables, cwd)
         commands = _expand(Command(argv, [], list(inside or []), reads, cwd), depth)
         found += commands
         found += [Command([REDIRECT_COMMAND, target], [], list(inside or []), None, cwd) for target in segment.writes]
@@ -672,6 +748,43 @@ def simple_commands(
         if segment.after == ')' and saved:
             cwd = saved.pop()
     return found
+
+
+def _substituted(words: list[str], variables: dict[str, str]) -> list[str]:
+    """words with the variables set earlier in the line put in; a command name that
+    became several words is split."""
+    argv = [_substitute(word, variables) for word in words]
+    if variables and argv and ' ' in argv[0] and argv[0] != words[0]:
+        argv = shlex.split(argv[0]) + argv[1:]
+    return argv
+
+
+def _segment_stdin(segment: _Segment, previous: Command | None, line_stdin: Stdin | None) -> Stdin | None:
+    """What a segment reads: its own redirection, else the visible output of the command
+    piped into it, else (first segment) what the whole line reads."""
+    reads = segment.stdin
+    if reads is None and segment.before in PIPES and previous is not None:
+        reads = Stdin('pipe', _visible_output(previous))
+    return line_stdin if reads is None else reads
+
+
+def _follow_shell_state(argv: list[str], segment: _Segment, variables: dict[str, str], cwd: str | None) -> str | None:
+    """Record the variables a segment sets (``VAR=value``, ``export VAR=value``) in
+    variables; the directory after it (``cd``, ``pushd``, ``popd`` outside a pipeline)."""
+    words = [word for word in argv if word not in RESERVED]
+    if not words:
+        return cwd
+    if all(ASSIGNMENT.match(word) for word in words):
+        variables.update(word.split('=', 1) for word in words)
+        return cwd
+    if words[0] in ('export', 'declare', 'local', 'readonly', 'typeset'):
+        variables.update(word.split('=', 1) for word in words[1:] if ASSIGNMENT.match(word))
+        return cwd
+    if segment.before in PIPES or segment.after in PIPES:
+        return cwd
+    if words[0] in ('cd', 'pushd'):
+        return _chdir(cwd, words)
+    return '$OLDPWD' if words[0] == 'popd' else cwd
 
 
 def argv_commands(argv: list[str], cwd: str | None = None, stdin: Stdin | None = None) -> list[Command]:
