@@ -284,19 +284,27 @@ def rule_docker(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str,
     if not sub:
         return
     flags = {name for name, _value in short_flags(['x', *sub[1:]], {'-t', '--timeout', '--rmi'})}
-    if compose and sub[0] == 'down' and flags & {'-v', '--volumes'}:
+    yield from (_compose_volume_rules if compose else _docker_volume_rules)(sub, flags)
+
+
+def _compose_volume_rules(sub: list[str], flags: set[str]) -> Iterator[tuple[str, str]]:
+    """docker compose SUB...: down -v, rm -v."""
+    if sub[0] == 'down' and flags & {'-v', '--volumes'}:
         yield 'compose_down_volumes', 'deletes the named volumes of the stack (runbook Q11: data loss)'
-    if compose and sub[0] == 'rm' and flags & {'-v', '--volumes'}:
+    if sub[0] == 'rm' and flags & {'-v', '--volumes'}:
         yield 'docker_rm_volumes', 'removes containers together with their volumes'
-    if compose:
-        return
+
+
+def _docker_volume_rules(sub: list[str], flags: set[str]) -> Iterator[tuple[str, str]]:
+    """docker SUB...: volume rm/prune, system prune --volumes, [container] rm -v."""
     if sub[0] == 'container' and len(sub) > 1:
         sub = sub[1:]
-    if sub[0] == 'volume' and len(sub) > 1 and sub[1] in ('rm', 'remove'):
+    action = sub[1] if len(sub) > 1 else None
+    if sub[0] == 'volume' and action in ('rm', 'remove'):
         yield 'docker_volume_rm', 'deletes Docker volumes and their data (runbook Q11)'
-    if sub[0] == 'volume' and len(sub) > 1 and sub[1] == 'prune':
+    if sub[0] == 'volume' and action == 'prune':
         yield 'docker_volume_prune', 'deletes every unused volume, data included (runbook Q11)'
-    if sub[0] == 'system' and len(sub) > 1 and sub[1] == 'prune' and '--volumes' in sub:
+    if sub[0] == 'system' and action == 'prune' and '--volumes' in sub:
         yield 'docker_system_prune_volumes', 'prunes volumes with their data (runbook Q11)'
     if sub[0] in ('rm', 'remove') and flags & {'-v', '--volumes'}:
         yield 'docker_rm_volumes', 'removes containers together with their anonymous volumes'
@@ -360,50 +368,66 @@ def _reads(stdin: Stdin | None, texts: list[str], unseen: list[str]) -> None:
 
 def database_session(command: Command) -> Session | None:
     """The session of psql, mysql, mongo/mongosh or redis-cli; None for other commands."""
-    name, argv, stdin = command.name, command.argv, command.stdin
-    if name == 'psql':
-        options, positionals = parse_options(argv, 1, PSQL_OPTIONS)
-        texts = [value or '' for option, value in options if option in ('-c', '--command')]
-        unseen = [f'-f {value}' for option, value in options if option in ('-f', '--file')]
-        given = dict(options)
-        if not texts and not unseen and not {'-l', '--list'} & set(given):
-            _reads(stdin, texts, unseen)
-        target = _database_name(given.get('-d') or given.get('--dbname') or (positionals[0] if positionals else None))
-        for text in texts:
-            unseen += [f'\\i {match.group(1)}' for match in PSQL_INCLUDE.finditer(text)]
-            if PSQL_CONNECT.search(text):
-                target = None
-        return Session(name, target, texts, unseen)
-    if name in ('mysql', 'mariadb'):
-        options, positionals = parse_options(argv, 1, MYSQL_OPTIONS, attached={'-p'})
-        texts = [value or '' for option, value in options if option in ('-e', '--execute')]
-        unseen: list[str] = []
-        if not texts:
-            _reads(stdin, texts, unseen)
-        given = dict(options)
-        for text in texts:
-            unseen += [f'source {match.group(1)}' for match in MYSQL_SOURCE.finditer(text)]
-        return Session(name, given.get('-D') or given.get('--database') or (positionals or [None])[0], texts, unseen)
-    if name in ('mongo', 'mongosh'):
-        options, positionals = parse_options(argv, 1, MONGO_OPTIONS)
-        texts = [value or '' for option, value in options if option == '--eval']
-        unseen = [f'--file {value}' for option, value in options if option in ('-f', '--file')]
-        unseen += [word for word in positionals if word.endswith('.js')]
-        if not texts and not unseen:
-            _reads(stdin, texts, unseen)
-        for text in texts:
-            unseen += [f'load({match.group(1)})' for match in MONGO_LOAD.finditer(text)]
-        address = next((word for word in positionals if not word.endswith('.js')), None)
-        return Session(
-            name, _database_name(address) or ('test' if '--nodb' not in dict(options) else None), texts, unseen
-        )
-    if name == 'redis-cli':
-        options, words = parse_options(argv, 1, REDIS_OPTIONS, stop_at_positional=True)
-        texts, unseen = ([shlex.join(words)], []) if words else ([], [])
-        if not words or '--pipe' in dict(options):
-            _reads(stdin, texts, unseen)
-        return Session(name, None, texts, unseen)
-    return None
+    reader = SESSION_READERS.get(command.name)
+    return reader(command) if reader else None
+
+
+def _psql_session(command: Command) -> Session:
+    options, positionals = parse_options(command.argv, 1, PSQL_OPTIONS)
+    texts = [value or '' for option, value in options if option in ('-c', '--command')]
+    unseen = [f'-f {value}' for option, value in options if option in ('-f', '--file')]
+    given = dict(options)
+    if not texts and not unseen and not {'-l', '--list'} & set(given):
+        _reads(command.stdin, texts, unseen)
+    target = _database_name(given.get('-d') or given.get('--dbname') or (positionals[0] if positionals else None))
+    for text in texts:
+        unseen += [f'\\i {match.group(1)}' for match in PSQL_INCLUDE.finditer(text)]
+        if PSQL_CONNECT.search(text):
+            target = None
+    return Session(command.name, target, texts, unseen)
+
+
+def _mysql_session(command: Command) -> Session:
+    options, positionals = parse_options(command.argv, 1, MYSQL_OPTIONS, attached={'-p'})
+    texts = [value or '' for option, value in options if option in ('-e', '--execute')]
+    unseen: list[str] = []
+    if not texts:
+        _reads(command.stdin, texts, unseen)
+    given = dict(options)
+    for text in texts:
+        unseen += [f'source {match.group(1)}' for match in MYSQL_SOURCE.finditer(text)]
+    target = given.get('-D') or given.get('--database') or (positionals or [None])[0]
+    return Session(command.name, target, texts, unseen)
+
+
+def _mongo_session(command: Command) -> Session:
+    options, positionals = parse_options(command.argv, 1, MONGO_OPTIONS)
+    texts = [value or '' for option, value in options if option == '--eval']
+    unseen = [f'--file {value}' for option, value in options if option in ('-f', '--file')]
+    unseen += [word for word in positionals if word.endswith('.js')]
+    if not texts and not unseen:
+        _reads(command.stdin, texts, unseen)
+    for text in texts:
+        unseen += [f'load({match.group(1)})' for match in MONGO_LOAD.finditer(text)]
+    address = next((word for word in positionals if not word.endswith('.js')), None)
+    target = _database_name(address) or ('test' if '--nodb' not in dict(options) else None)
+    return Session(command.name, target, texts, unseen)
+
+
+def _redis_session(command: Command) -> Session:
+    options, words = parse_options(command.argv, 1, REDIS_OPTIONS, stop_at_positional=True)
+    texts, unseen = ([shlex.join(words)], []) if words else ([], [])
+    if not words or '--pipe' in dict(options):
+        _reads(command.stdin, texts, unseen)
+    return Session(command.name, None, texts, unseen)
+
+
+SESSION_READERS: dict[str, Callable[[Command], Session]] = {
+    'psql': _psql_session,
+    **dict.fromkeys(('mysql', 'mariadb'), _mysql_session),
+    **dict.fromkeys(('mongo', 'mongosh'), _mongo_session),
+    'redis-cli': _redis_session,
+}
 
 
 def _restore_target(command: Command) -> str | None:
@@ -417,55 +441,16 @@ def _sql(text: str) -> str:
     return SQL_COMMENT.sub(' ', text)
 
 
+SQL_SHELLS = ('psql', 'mysql', 'mariadb')
+MONGO_SHELLS = ('mongo', 'mongosh')
+
+
 def rule_databases(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    targets: list[str] = []
-    if command.name == 'dropdb':
-        targets += _positionals(command.argv, {'-h', '-p', '-U', '--host', '--port', '--username', '--maintenance-db'})[
-            :1
-        ]
     session = database_session(command)
     scratch = session is not None and is_scratch(session.target, policy)
-    if session and session.tool in ('psql', 'mysql', 'mariadb'):
-        for text in map(_sql, session.texts):
-            targets += [match.group(1) for match in DROP_DATABASE.finditer(text)]
-            schemas = [match.group(1) for match in DROP_SCHEMA.finditer(text)]
-            if session.tool != 'psql':
-                targets += [clause.split()[0] for clause in schemas if clause.split()]
-            elif not scratch and (
-                any(re.search(r'\bCASCADE\b|(^|[\s,"])public\b', clause, re.IGNORECASE) for clause in schemas)
-                or DROP_OWNED.search(text)
-            ):
-                yield (
-                    'drop_schema',
-                    (
-                        f'drops a schema with everything in it in database {session.target or "(default)"}, '
-                        'which is not a rehearsal or broken copy'
-                    ),
-                )
-            if not scratch and TRUNCATE.search(text):
-                yield (
-                    'truncate_live_tables',
-                    (
-                        f'TRUNCATE empties tables of database {session.target or "(default)"} at once and for good; '
-                        'work on a rehearsal copy or delete what is needed with a WHERE clause'
-                    ),
-                )
-    if session and session.tool in ('mongo', 'mongosh'):
-        for text in session.texts:
-            named = [match.group(1) for match in MONGO_SIBLING_DROP.finditer(text)]
-            targets += named
-            if text.count('dropDatabase') > len(named):
-                used = MONGO_USE.findall(text)
-                targets.append(used[-1] if used else (session.target or 'test'))
-            if not scratch and MONGO_COLLECTION_DROP.search(text):
-                yield (
-                    'mongo_drop_collection',
-                    (
-                        f'drops or empties a collection of database {session.target or "(default)"}, '
-                        'which is not a rehearsal copy (runbook P11)'
-                    ),
-                )
-    for database in targets:
+    if session and not scratch:
+        yield from _live_data_findings(session)
+    for database in _dropped_databases(command, session):
         if not is_scratch(database, policy):
             yield (
                 'drop_live_database',
@@ -483,8 +468,77 @@ def rule_databases(command: Command, policy: dict[str, Any]) -> Iterator[tuple[s
                 'or as visible text (echo ... |, a heredoc), or run it against a rehearsal database'
             ),
         )
-    if command.name != 'pg_restore':
+    if command.name == 'pg_restore':
+        yield from _pg_restore_findings(command, policy)
+
+
+def _live_data_findings(session: Session) -> Iterator[tuple[str, str]]:
+    """What a session run against a database that is not a scratch copy must not do:
+    drop a schema with its contents (psql), TRUNCATE, drop or empty a collection."""
+    database = session.target or '(default)'
+    if session.tool in MONGO_SHELLS:
+        for text in session.texts:
+            if MONGO_COLLECTION_DROP.search(text):
+                yield (
+                    'mongo_drop_collection',
+                    (
+                        f'drops or empties a collection of database {database}, '
+                        'which is not a rehearsal copy (runbook P11)'
+                    ),
+                )
+    if session.tool not in SQL_SHELLS:
         return
+    for text in map(_sql, session.texts):
+        if session.tool == 'psql' and _drops_schema_contents(text):
+            yield (
+                'drop_schema',
+                (
+                    f'drops a schema with everything in it in database {database}, '
+                    'which is not a rehearsal or broken copy'
+                ),
+            )
+        if TRUNCATE.search(text):
+            yield (
+                'truncate_live_tables',
+                (
+                    f'TRUNCATE empties tables of database {database} at once and for good; '
+                    'work on a rehearsal copy or delete what is needed with a WHERE clause'
+                ),
+            )
+
+
+def _drops_schema_contents(sql: str) -> bool:
+    """DROP SCHEMA ... CASCADE, DROP SCHEMA public, or DROP OWNED."""
+    schemas = [match.group(1) for match in DROP_SCHEMA.finditer(sql)]
+    cascades = any(re.search(r'\bCASCADE\b|(^|[\s,"])public\b', clause, re.IGNORECASE) for clause in schemas)
+    return cascades or bool(DROP_OWNED.search(sql))
+
+
+def _dropped_databases(command: Command, session: Session | None) -> list[str]:
+    """The databases a command drops: dropdb's, DROP DATABASE (and DROP SCHEMA, a database
+    in MySQL), MongoDB's dropDatabase()."""
+    targets: list[str] = []
+    if command.name == 'dropdb':
+        dropdb_value = {'-h', '-p', '-U', '--host', '--port', '--username', '--maintenance-db'}
+        targets += _positionals(command.argv, dropdb_value)[:1]
+    if session and session.tool in SQL_SHELLS:
+        for text in map(_sql, session.texts):
+            targets += [match.group(1) for match in DROP_DATABASE.finditer(text)]
+            if session.tool != 'psql':
+                schemas = [match.group(1) for match in DROP_SCHEMA.finditer(text)]
+                targets += [clause.split()[0] for clause in schemas if clause.split()]
+    if session and session.tool in MONGO_SHELLS:
+        for text in session.texts:
+            named = [match.group(1) for match in MONGO_SIBLING_DROP.finditer(text)]
+            targets += named
+            if text.count('dropDatabase') > len(named):
+                used = MONGO_USE.findall(text)
+                targets.append(used[-1] if used else (session.target or 'test'))
+    return targets
+
+
+def _pg_restore_findings(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """pg_restore --clean, --create, or into a database that is not a scratch copy."""
     flags = dict(short_flags(command.argv, PG_RESTORE_VALUE | {'--dbname'}))
     if '-l' in flags or '--list' in flags:
         return
@@ -630,34 +684,50 @@ def written_paths(command: Command) -> list[str]:
     """The files a command writes, moves or removes: a redirection's target, sed -i's
     files, tee's, the destination (and for mv, rm, the sources) of a copy or move,
     truncate's and dd's of=."""
-    name, argv = command.name, command.argv
-    if argv[0] == REDIRECT_COMMAND:
-        return argv[1:]
-    if name == 'sed':
-        options, positionals = parse_options(argv, 1, SED_VALUE, attached={'-i'})
-        flags = {option for option, _value in options}
-        if not flags & {'-i', '--in-place'} and not any(word.startswith(('-i', '--in-place=')) for word in argv[1:]):
-            return []
-        scripted = flags & {'-e', '--expression', '-f', '--file'}
-        return positionals if scripted else positionals[1:]
-    if name in ('tee', 'rm', 'unlink', 'shred'):
-        return parse_options(argv, 1, set())[1]
-    if name == 'truncate':
-        return parse_options(argv, 1, TRUNCATE_VALUE)[1]
-    if name in ('cp', 'mv', 'install', 'ln', 'rsync'):
-        options, paths = parse_options(argv, 1, WRITERS_VALUE)
-        target = [value for option, value in options if option in ('-t', '--target-directory') and value]
-        sources, destination = (paths, target[0]) if target else (paths[:-1], (paths[-1:] or [''])[0])
-        # A directory destination (-t, a trailing /, several sources, a name without a
-        # suffix) receives the files under their own names.
-        into_directory = bool(target) or destination.endswith('/') or len(sources) > 1
-        into_directory = into_directory or '.' not in posixpath.basename(destination.rstrip('/'))
-        joined = [f"{destination.rstrip('/')}/{posixpath.basename(source)}" for source in sources]
-        written = [destination] + (joined if into_directory else [])
-        return (sources if name == 'mv' else []) + [path for path in written if path]
-    if name == 'dd':
-        return [word[3:] for word in argv[1:] if word.startswith('of=')]
-    return []
+    if command.argv[0] == REDIRECT_COMMAND:
+        return command.argv[1:]
+    writer = WRITERS.get(command.name)
+    return writer(command.name, command.argv) if writer else []
+
+
+def _sed_writes(name: str, argv: list[str]) -> list[str]:
+    options, positionals = parse_options(argv, 1, SED_VALUE, attached={'-i'})
+    flags = {option for option, _value in options}
+    if not flags & {'-i', '--in-place'} and not any(word.startswith(('-i', '--in-place=')) for word in argv[1:]):
+        return []
+    scripted = flags & {'-e', '--expression', '-f', '--file'}
+    return positionals if scripted else positionals[1:]
+
+
+def _operand_writes(name: str, argv: list[str]) -> list[str]:
+    """tee, rm, unlink, shred, truncate: every operand."""
+    return parse_options(argv, 1, TRUNCATE_VALUE if name == 'truncate' else set())[1]
+
+
+def _copy_writes(name: str, argv: list[str]) -> list[str]:
+    """cp, mv, install, ln, rsync: the destination (the files in it), mv's sources."""
+    options, paths = parse_options(argv, 1, WRITERS_VALUE)
+    target = [value for option, value in options if option in ('-t', '--target-directory') and value]
+    sources, destination = (paths, target[0]) if target else (paths[:-1], (paths[-1:] or [''])[0])
+    # A directory destination (-t, a trailing /, several sources, a name without a
+    # suffix) receives the files under their own names.
+    into_directory = bool(target) or destination.endswith('/') or len(sources) > 1
+    into_directory = into_directory or '.' not in posixpath.basename(destination.rstrip('/'))
+    joined = [f"{destination.rstrip('/')}/{posixpath.basename(source)}" for source in sources]
+    written = [destination] + (joined if into_directory else [])
+    return (sources if name == 'mv' else []) + [path for path in written if path]
+
+
+def _dd_writes(name: str, argv: list[str]) -> list[str]:
+    return [word[3:] for word in argv[1:] if word.startswith('of=')]
+
+
+WRITERS: dict[str, Callable[[str, list[str]], list[str]]] = {
+    'sed': _sed_writes,
+    **dict.fromkeys(('tee', 'rm', 'unlink', 'shred', 'truncate'), _operand_writes),
+    **dict.fromkeys(('cp', 'mv', 'install', 'ln', 'rsync'), _copy_writes),
+    'dd': _dd_writes,
+}
 
 
 def _is_protected(path: str, cwd: str | None, protected: list[str]) -> str | None:
