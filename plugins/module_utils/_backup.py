@@ -81,6 +81,18 @@ def inspect_backup(
     )
     info['path'] = os.path.join(directory, os.path.basename(str(manifest.get('file') or '')))
     problems = info['problems']
+    problems += _manifest_problems(manifest, database, now, info)
+    problems += _file_problems(info['path'], manifest, verify_checksum, info)
+    info['usable'] = not problems
+    return info
+
+
+def _manifest_problems(
+    manifest: dict[str, Any], database: str | None, now: datetime.datetime, info: dict[str, Any]
+) -> list[str]:
+    """What the manifest says is wrong: format, database, creation time (its age goes to
+    info['age_minutes']), no validation when the backup was taken."""
+    problems = []
     if manifest.get('format_version') != FORMAT_VERSION:
         problems.append(f"manifest format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
     if database is not None and manifest.get('database') != database:
@@ -91,21 +103,23 @@ def inspect_backup(
         problems.append(f'created_at missing or invalid: {err}')
     if not (manifest.get('validation') or {}).get('ok'):
         problems.append('the backup was not validated when it was taken')
-    if not os.path.isfile(info['path']):
-        problems.append(f"backup file {info['path']} is missing")
-    elif os.path.getsize(info['path']) != manifest.get('size'):
-        problems.append(
-            f"size {os.path.getsize(info['path'])} bytes, manifest says {manifest.get('size')} (truncated or replaced)"
-        )
-    elif verify_checksum:
-        actual = sha256_of(info['path'])
-        info['checksum_ok'] = actual == manifest.get('sha256')
-        if not info['checksum_ok']:
-            problems.append(
-                f"sha256 {actual[:12]}... does not match the manifest's {str(manifest.get('sha256'))[:12]}..."
-            )
-    info['usable'] = not problems
-    return info
+    return problems
+
+
+def _file_problems(path: str, manifest: dict[str, Any], verify_checksum: bool, info: dict[str, Any]) -> list[str]:
+    """The backup file against its manifest: there, of the size, of the checksum (the
+    outcome goes to info['checksum_ok'])."""
+    if not os.path.isfile(path):
+        return [f'backup file {path} is missing']
+    if os.path.getsize(path) != manifest.get('size'):
+        return [f"size {os.path.getsize(path)} bytes, manifest says {manifest.get('size')} (truncated or replaced)"]
+    if not verify_checksum:
+        return []
+    actual = sha256_of(path)
+    info['checksum_ok'] = actual == manifest.get('sha256')
+    if info['checksum_ok']:
+        return []
+    return [f"sha256 {actual[:12]}... does not match the manifest's {str(manifest.get('sha256'))[:12]}..."]
 
 
 def list_backups(directory: str, database: str | None, verify_checksum: bool = True) -> list[dict[str, Any]]:

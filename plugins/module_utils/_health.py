@@ -106,35 +106,45 @@ def probe_http(spec: dict[str, Any]) -> dict[str, Any]:
             break
     fields: dict[str, Any] = {}
     if not problems and spec.get('json'):
-        try:
-            document = json.loads(body or b'null')
-        except ValueError:
-            problems.append('response is not JSON')
-        else:
-            for path, want in spec['json'].items():
-                try:
-                    fields[path] = got = lookup(document, path)
-                except KeyError:
-                    problems.append(f'JSON field {path} missing')
-                    continue
-                if want is not None and got != want:
-                    problems.append(f'JSON field {path} is {got!r}, expected {want!r}')
-    timing = (
-        dict(
-            samples=len(timings),
-            min_ms=round(min(timings), 1),
-            max_ms=round(max(timings), 1),
-            avg_ms=round(sum(timings) / len(timings), 1),
-            p95_ms=round(percentile(timings, 95), 1),
-        )
-        if timings
-        else {}
-    )
+        problems += _json_field_problems(body, spec['json'], fields)
+    timing = _timing_summary(timings)
     limit = spec.get('max_ms')
     if limit and timing and timing['p95_ms'] > limit:
         problems.append(f"p95 {timing['p95_ms']} ms over {limit} ms")
     detail = '; '.join(problems) or f"{status} in {timing.get('avg_ms')} ms avg"
     return _result(name, 'http', not problems, detail, started, status=status, timing=timing, fields=fields)
+
+
+def _json_field_problems(body: bytes, wanted: dict[str, Any], fields: dict[str, Any]) -> list[str]:
+    """Check the JSON fields of a response (path -> value, None: any value); the values
+    found go to fields."""
+    try:
+        document = json.loads(body or b'null')
+    except ValueError:
+        return ['response is not JSON']
+    problems = []
+    for path, want in wanted.items():
+        try:
+            fields[path] = got = lookup(document, path)
+        except KeyError:
+            problems.append(f'JSON field {path} missing')
+            continue
+        if want is not None and got != want:
+            problems.append(f'JSON field {path} is {got!r}, expected {want!r}')
+    return problems
+
+
+def _timing_summary(timings: list[float]) -> dict[str, Any]:
+    """samples, min/max/avg/p95 in ms of the response times; {} without any."""
+    if not timings:
+        return {}
+    return dict(
+        samples=len(timings),
+        min_ms=round(min(timings), 1),
+        max_ms=round(max(timings), 1),
+        avg_ms=round(sum(timings) / len(timings), 1),
+        p95_ms=round(percentile(timings, 95), 1),
+    )
 
 
 def probe_tcp(spec: dict[str, Any]) -> dict[str, Any]:
