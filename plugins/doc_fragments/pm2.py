@@ -8,6 +8,9 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
+requirements:
+  - pm2 (and the Node.js it runs on) on the target for the user the module runs as (C(become_user)),
+    found on that user's C(PATH) or in C(/usr/local/bin), or named by O(executable)
 options:
   pm2_home:
     description: The C(PM2_HOME) of the daemon; default C(~/.pm2) of the user running the module.

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
+requirements:
+  - PostgreSQL's client program C(psql) on the target, or with O(container) inside that container
+  - With O(container), the C(docker) CLI on the target and a user allowed to use the Docker daemon
 options:
   container:
     description:

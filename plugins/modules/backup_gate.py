@@ -19,6 +19,9 @@ description:
     with migrations (runbooks O6, Q6, Q8, F7).
   - This module is implemented as an action plugin that calls
     M(sre.runbooks.backup_info) on the target; the file documents it.
+requirements:
+  - Those of M(sre.runbooks.backup_info), which it runs on the target - read access to
+    O(backup_dir); Python's standard library only
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

@@ -17,6 +17,9 @@ description:
     validated when taken.
   - Backup files without a manifest are listed as unusable.
   - Read-only.
+requirements:
+  - Read access to O(backup_dir) and the backups in it on the target
+  - Python's standard library only (the sha256 is computed with C(hashlib))
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

@@ -22,6 +22,11 @@ description:
   - Every option of M(community.docker.docker_compose_v2) is accepted and passed on;
     the ones below are those the policy reads.
   - This module is implemented as an action plugin; the file documents it.
+requirements:
+  - The community.docker collection on the controller (the action plugin runs
+    M(community.docker.docker_compose_v2))
+  - On the target, what M(community.docker.docker_compose_v2) requires - the Docker CLI with the
+    Docker compose plugin 2.18.0 or later, and a user allowed to use the Docker daemon
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

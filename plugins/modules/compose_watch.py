@@ -23,6 +23,10 @@ description:
   - Fails when the health failed O(health_failures) times in a row or the error rate is
     over the limit; the result carries the figures either way.
   - In check mode it does not wait; it says what it would watch.
+requirements:
+  - With O(proxy_services), the Docker CLI with the Docker compose plugin (C(docker compose logs))
+    on the target, and a user allowed to use the Docker daemon
+  - Without it, Python's standard library only
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

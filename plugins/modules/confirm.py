@@ -21,6 +21,8 @@ description:
   - In check mode an unconfirmed production run is not failed; it reports what the
     real run would need.
   - This module is implemented as an action plugin; the file documents it.
+requirements:
+  - Nothing on the target; it runs on the controller only
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

@@ -17,6 +17,14 @@ description:
     failure, so that a playbook can report every problem at once; set
     O(fail_on_unhealthy) to fail instead.
   - Covers the runbooks' checks O1, O7, F1-F3 and R3 (see the collection catalog).
+requirements:
+  - For O(postgres) checks, C(pg_isready) from PostgreSQL's client programs on the target's C(PATH)
+  - For O(services) checks, C(systemctl) (systemd) on the target
+  - For O(pm2) checks, C(pm2) on the target's C(PATH) (the probe runs C(pm2 jlist) only when the
+    daemon of C(pm2_home) already runs)
+  - For O(memory_max_percent), Linux (C(/proc/meminfo))
+  - Python's standard library only for HTTP, TCP, Redis and disk checks; a missing program fails its
+    own check (reported unhealthy), not the module
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

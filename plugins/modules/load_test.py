@@ -18,7 +18,7 @@ description:
     C(ps); here they are module arguments, marked C(no_log).
   - Run it from the controller, with C(delegate_to) V(localhost), against the service's address.
 requirements:
-  - Python's standard library only.
+  - Python's standard library only
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

@@ -17,6 +17,11 @@ description:
   - Then sets the service to O(state) with C(ansible.builtin.service).
   - C(ansible.builtin.service) alone would reload a broken configuration (systemd's
     reload of nginx fails, and a restart stops the site), hence this guard.
+requirements:
+  - nginx on the target, with O(test_command) (C(nginx -t) by default) runnable by the task's user
+    (usually with become)
+  - A service manager that M(ansible.builtin.service) drives (systemd, SysV init, OpenRC, ...) and
+    that knows the service O(name)
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

@@ -27,6 +27,10 @@ description:
   - One run at a time per O(backup_dir) (a lock on the directory); another run fails at once.
   - Works for a server on the host (run the module as the C(postgres) user) and for
     one inside a container (O(container), e.g. QA-Arena's C(qa_arena_postgres_prod)).
+requirements:
+  - C(pg_dump) of the server's major version or newer (pg_dump refuses to dump a newer server), and
+    for O(layout=custom) C(pg_restore) to validate the dump; both on the target, or inside
+    O(container)
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

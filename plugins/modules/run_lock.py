@@ -23,7 +23,7 @@ description:
   - In check mode nothing is taken or refused; a lock held by another run is reported as a warning.
   - This module is implemented as an action plugin; the module file does the work on the target.
 requirements:
-  - Write access to O(lock_dir) on the target (the role runs it with become).
+  - Write access to O(lock_dir) on the target (the role runs it with become)
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:

@@ -26,6 +26,9 @@ description:
     (keys C(rules_disabled), C(postgres_data_dirs), C(scratch_databases),
     C(confirmable), C(extra_rules)).
   - This module is implemented as an action plugin; the file documents it.
+requirements:
+  - The programs the command runs, on the target. With O(cmd) the command runs through the target's
+    C(/bin/sh) (as M(ansible.builtin.shell)); with O(argv) without a shell
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:
