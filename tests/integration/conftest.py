@@ -66,10 +66,10 @@ class Lab:
         ).stdout
 
 
-# The lab's hosts are shared: tests of one group of hosts run one after the other
-# in one worker (`pytest -n 2 --dist loadgroup`), the two groups side by side.
-# Tests that look at every host at once are `exclusive` and run afterwards, alone
-# (`-m exclusive`): see the Makefile's integration target.
+# The lab's hosts are shared, so tests run by the hosts they touch: the O4O hosts'
+# tests (`-m hosts_o4o`) and the compose host's (`-m hosts_compose`) in two pytest
+# runs side by side, then the tests that look at every host at once (`-m exclusive`),
+# alone: scripts/integration.sh. Plain `pytest tests/integration` runs all in a row.
 HOST_GROUPS = {
     'compose': (
         'test_compose_lab.py',
@@ -81,10 +81,15 @@ HOST_GROUPS = {
     ),
     'exclusive': ('test_guards_first_lab.py', 'test_safety_lab.py'),
 }
+MARKERS = {
+    'hosts_o4o': 'touches the O4O hosts (api, web, spare) only',
+    'hosts_compose': 'touches the compose host only',
+    'exclusive': 'looks at every lab host; runs alone, after the others',
+}
 
 
 def host_group(nodeid: str) -> str:
-    """'compose', 'exclusive', or 'o4o' (the api, web and spare hosts) for a test."""
+    """'compose', 'exclusive', or 'o4o' for a test, by its file (or file::test)."""
     name = nodeid.rsplit('/', maxsplit=1)[-1].split('[', maxsplit=1)[0]
     for group, members in HOST_GROUPS.items():
         if any(name == member or name.split('::')[0] == member for member in members):
@@ -93,22 +98,20 @@ def host_group(nodeid: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line('markers', 'exclusive: looks at every lab host; run alone, after the others')
+    for marker, meaning in MARKERS.items():
+        config.addinivalue_line('markers', f'{marker}: {meaning}')
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = host_group(item.nodeid)
-        if group == 'exclusive':
-            item.add_marker(pytest.mark.exclusive)
-        elif config.pluginmanager.hasplugin('xdist'):
-            item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(getattr(pytest.mark, group if group == 'exclusive' else f'hosts_{group}'))
 
 
 @pytest.fixture(scope='session')
 def lab(tmp_path_factory) -> Lab:
     (ROOT / '.cache/lab').mkdir(parents=True, exist_ok=True)
-    with open(ROOT / '.cache/lab/up.lock', 'w') as lock:  # pytest-xdist: one `up` at a time
+    with open(ROOT / '.cache/lab/up.lock', 'w') as lock:  # runs side by side: one `up` at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
         subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
     return Lab(tmp_path_factory.mktemp('runner'))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import api_health, task_results
+from .watch import ADMIN_TOKEN, DB_PASSWORD, LOGIN_PASSWORD, run_watched
 
 REPO = '/home/ubuntu/o4o-platform'
 
@@ -121,9 +122,18 @@ def test_unknown_release_and_missing_release_are_refused(lab):
     assert api_health()['version'] == '1.2.0'
 
 
+AUTHENTICATED_LOAD = {
+    'url': 'http://172.30.53.11/api/health',
+    'headers': {'Host': 'api.neture.co.kr', 'Authorization': f'Bearer {ADMIN_TOKEN}'},
+    'requests': 200,
+    'concurrency': 10,
+}
+
+
 def test_full_restore_in_place_brings_back_the_database_and_the_app_files(lab):
     """O5 on the existing host: the newest backup's database and app files, then a
-    restart onto them, health and data verified; a re-run changes nothing."""
+    restart onto them, health and data verified; a re-run changes nothing. The run
+    keeps every secret out of its output, artifacts and command lines (issue #18)."""
     token = f'{APP_DIR}/.admin-token'
     assert lab.playbook('backup.yml', extravars={'pg_backup_force': True}).rc == 0
     original = lab.exec('api', 'cat', token)
@@ -134,10 +144,18 @@ def test_full_restore_in_place_brings_back_the_database_and_the_app_files(lab):
     write_error = f'mkdir -p {APP_DIR}/logs && echo "ERROR lost the orders" >> {error_log}'
     lab.exec('api', 'sh', '-c', write_error, user='ubuntu')
     try:
-        runner = lab.playbook('disaster_recovery.yml', extravars={'dr_scenario': 'full_restore'})
+        # Watched for secrets (-vvv --diff): the one drill here that goes through every
+        # stage, its load test authenticated with the admin token.
+        runner = run_watched(
+            lab,
+            'disaster_recovery.yml',
+            [DB_PASSWORD, ADMIN_TOKEN, LOGIN_PASSWORD],
+            extravars={'dr_scenario': 'full_restore', 'post_recovery_load_test': AUTHENTICATED_LOAD},
+        )
     finally:
         lab.exec('api', 'rm', '-f', error_log)
-    assert runner.rc == 0
+    load_sent = 'Load | Send the load with its headers kept off every command line (not shown)'
+    assert task_results(runner, load_sent), 'the authenticated load test did not run'
     report = task_results(runner, 'Report | Say where the report is')['localhost']['msg'].split()[-1]
     text = Path(report).read_text()
     assert 'Logs read at the assessment' in text and 'ERROR lost the orders' in text
