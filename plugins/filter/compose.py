@@ -11,6 +11,7 @@ import datetime
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -411,35 +412,55 @@ def check_findings(facts: dict[str, Any], thresholds: dict[str, Any] | None = No
     log_errors {service: count}. Sorted critical first."""
     limits = {**CHECK_THRESHOLDS, **(thresholds or {})}
     found: list[dict[str, Any]] = list(facts.get('status_findings') or [])
+    problems = [
+        *_probe_problems(facts.get('probes') or []),
+        *_cert_problems(facts.get('certs') or {}, limits),
+        *_git_problems(facts.get('git') or {}),
+        *_http_problems(facts.get('http') or {}, limits),
+        *_log_problems(facts.get('log_errors') or {}),
+    ]
+    found += [{'severity': severity, 'service': area, 'problem': problem} for severity, area, problem in problems]
+    return sorted(found, key=lambda f: SEVERITIES.index(f['severity']))
 
-    def add(severity: str, area: str, problem: str) -> None:
-        found.append({'severity': severity, 'service': area, 'problem': problem})
 
-    for check in facts.get('probes') or []:
+# Each gives (severity, area, problem) for one kind of facts of check_findings.
+
+
+def _probe_problems(probes: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+    for check in probes:
         if not check.get('ok'):
-            add('critical', check.get('kind', 'probe'), f'{check.get("name")}: {check.get("detail")}')
-    for path, days in sorted((facts.get('certs') or {}).items()):
+            yield 'critical', check.get('kind', 'probe'), f'{check.get("name")}: {check.get("detail")}'
+
+
+def _cert_problems(certs: dict[str, Any], limits: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    for path, days in sorted(certs.items()):
         if days is None:
-            add('critical', 'tls', f'{path} cannot be read as a certificate')
+            yield 'critical', 'tls', f'{path} cannot be read as a certificate'
         elif days <= limits['cert_critical_days']:
-            add('critical', 'tls', f'{path} expires in {days} days (<= {limits["cert_critical_days"]})')
+            yield 'critical', 'tls', f'{path} expires in {days} days (<= {limits["cert_critical_days"]})'
         elif days <= limits['cert_warning_days']:
-            add('warning', 'tls', f'{path} expires in {days} days (<= {limits["cert_warning_days"]})')
-    git = facts.get('git') or {}
+            yield 'warning', 'tls', f'{path} expires in {days} days (<= {limits["cert_warning_days"]})'
+
+
+def _git_problems(git: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     if git.get('dirty'):
-        add('warning', 'git', f'uncommitted changes in the deployed code: {", ".join(git["dirty"][:10])}')
+        yield 'warning', 'git', f'uncommitted changes in the deployed code: {", ".join(git["dirty"][:10])}'
     if str(git.get('behind') or 0) != '0':
-        add('warning', 'git', f'deployed code is {git["behind"]} commit(s) behind {git.get("upstream", "origin")}')
+        yield 'warning', 'git', f'deployed code is {git["behind"]} commit(s) behind {git.get("upstream", "origin")}'
     if git.get('branch') == 'HEAD':
-        add('info', 'git', 'deployed code is a detached commit (a rollback?), not a branch')
-    http = facts.get('http') or {}
+        yield 'info', 'git', 'deployed code is a detached commit (a rollback?), not a branch'
+
+
+def _http_problems(http: dict[str, Any], limits: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     if http.get('errors_5xx'):
         severity = 'critical' if http['ratio'] > limits['error_5xx_ratio'] else 'warning'
-        add(severity, 'http', f'{http["errors_5xx"]} of {http["requests"]} responses were 5xx ({http["ratio"]:.1%})')
-    for service, count in sorted((facts.get('log_errors') or {}).items()):
+        yield severity, 'http', f'{http["errors_5xx"]} of {http["requests"]} responses were 5xx ({http["ratio"]:.1%})'
+
+
+def _log_problems(log_errors: dict[str, int]) -> Iterator[tuple[str, str, str]]:
+    for service, count in sorted(log_errors.items()):
         if count:
-            add('warning', service, f'{count} ERROR line(s) in the last log lines')
-    return sorted(found, key=lambda f: SEVERITIES.index(f['severity']))
+            yield 'warning', service, f'{count} ERROR line(s) in the last log lines'
 
 
 class FilterModule:

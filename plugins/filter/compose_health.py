@@ -89,92 +89,90 @@ def compose_health_fields(
     stack whose health JSON differs gets no false findings.
     Returns {checks, findings, values (path -> value found)}."""
     specs = [_field_spec(spec) for spec in (DEFAULT_HEALTH_FIELDS if fields is None else fields)]
-    checks: list[dict[str, Any]] = []
-    findings: list[dict[str, Any]] = []
+    report = _HealthReport()
     values: dict[str, Any] = {}
-
-    def check(spec: dict[str, Any], name: str, ok: bool, detail: str, problem: str = '') -> None:
-        checks.append({'name': name, 'kind': 'health', 'ok': ok, 'detail': detail})
-        if not ok:
-            findings.append(_finding(spec['severity'], spec['label'], problem or f'{name}: {detail}'))
-
     if not isinstance(document, dict):
         for spec in specs:
             if spec['required']:
-                check(spec, f'health {spec["path"]}', False, 'the health URL gave no JSON object to read it from')
-        return {'checks': checks, 'findings': findings, 'values': values}
-
+                report.check(
+                    spec, f'health {spec["path"]}', False, 'the health URL gave no JSON object to read it from'
+                )
+        return report.result(values)
     for spec in specs:
         path, name = spec['path'], f'health {spec["path"]}'
         try:
             value = values[path] = lookup(document, path)
         except KeyError:
             if spec['required']:
-                check(spec, name, False, 'missing from the health answer', f'the health answer has no {path}')
+                report.check(spec, name, False, 'missing from the health answer', f'the health answer has no {path}')
             else:
-                checks.append(
-                    {'name': name, 'kind': 'health', 'ok': True, 'detail': 'not in the answer (not required)'}
-                )
+                report.passed(name, 'not in the answer (not required)')
             continue
         if spec['type'] == 'state':
             wanted = ' or '.join(spec['expect'])
-            check(
-                spec,
-                name,
-                value in spec['expect'],
-                str(value),
-                f'{spec["label"]} is {value!r} in the health answer ({path}), expected {wanted}',
+            problem = f'{spec["label"]} is {value!r} in the health answer ({path}), expected {wanted}'
+            report.check(spec, name, value in spec['expect'], str(value), problem)
+        elif not isinstance(value, dict):
+            report.check(
+                spec, name, False, f'{value!r} is not a name -> count map', f'{path} is {value!r}, not a count map'
             )
-            continue
-        if not isinstance(value, dict):
-            check(spec, name, False, f'{value!r} is not a name -> count map', f'{path} is {value!r}, not a count map')
-            continue
+        else:
+            _check_counts(report, spec, value, services)
+    return report.result(values)
 
-        def unexpected(key: str, spec: dict[str, Any] = spec) -> str | None:
-            """The compose service of `key` when the stack is not meant to run it."""
-            service = spec['services'].get(key)
-            return service if services is not None and service and service not in services else None
 
-        for key in spec['keys']:
-            if key not in value and not unexpected(key):
-                check(
-                    spec,
-                    f'{name}.{key}',
-                    False,
-                    'missing',
-                    f'{spec["label"]} {key}: not in the health answer ({path} lists {", ".join(value) or "nothing"})',
-                )
-        for key, raw in sorted(value.items()):
-            count = _count(raw)
-            if unexpected(key):
-                checks.append(
-                    {
-                        'name': f'{name}.{key}',
-                        'kind': 'health',
-                        'ok': True,
-                        'detail': f'{raw} running; {unexpected(key)} is not expected to run (scaled to 0?)',
-                    }
-                )
-            elif count is None:
-                ok = raw in spec['expect']
-                check(
-                    spec,
-                    f'{name}.{key}',
-                    ok,
-                    str(raw),
-                    f'{spec["label"]} {key} is {raw!r} in the health answer, '
-                    f'expected a count or {" or ".join(spec["expect"])}',
-                )
-            else:
-                check(
-                    spec,
-                    f'{name}.{key}',
-                    count >= spec['min'],
-                    f'{count} running',
-                    f'{spec["label"]} {key}: {count} running, at least {spec["min"]} expected ({path}.{key}); '
-                    f'its jobs are not being processed',
-                )
-    return {'checks': checks, 'findings': findings, 'values': values}
+class _HealthReport:
+    """The checks and findings of compose_health_fields."""
+
+    def __init__(self) -> None:
+        self.checks: list[dict[str, Any]] = []
+        self.findings: list[dict[str, Any]] = []
+
+    def check(self, spec: dict[str, Any], name: str, ok: bool, detail: str, problem: str = '') -> None:
+        self.checks.append({'name': name, 'kind': 'health', 'ok': ok, 'detail': detail})
+        if not ok:
+            self.findings.append(_finding(spec['severity'], spec['label'], problem or f'{name}: {detail}'))
+
+    def passed(self, name: str, detail: str) -> None:
+        self.checks.append({'name': name, 'kind': 'health', 'ok': True, 'detail': detail})
+
+    def result(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {'checks': self.checks, 'findings': self.findings, 'values': values}
+
+
+def _check_counts(
+    report: _HealthReport, spec: dict[str, Any], value: dict[str, Any], services: list[str] | None
+) -> None:
+    """A counts field (workers: {llm: 2, rl: 1}): the keys it must list, and each count
+    at least `min` (or a word of `expect`), except those of services not meant to run."""
+    path, name = spec['path'], f'health {spec["path"]}'
+
+    def unexpected(key: str) -> str | None:
+        """The compose service of `key` when the stack is not meant to run it."""
+        service = spec['services'].get(key)
+        return service if services is not None and service and service not in services else None
+
+    for key in spec['keys']:
+        if key not in value and not unexpected(key):
+            listed = ', '.join(value) or 'nothing'
+            problem = f'{spec["label"]} {key}: not in the health answer ({path} lists {listed})'
+            report.check(spec, f'{name}.{key}', False, 'missing', problem)
+    for key, raw in sorted(value.items()):
+        count = _count(raw)
+        if unexpected(key):
+            report.passed(f'{name}.{key}', f'{raw} running; {unexpected(key)} is not expected to run (scaled to 0?)')
+        elif count is None:
+            problem = (
+                f'{spec["label"]} {key} is {raw!r} in the health answer, '
+                f'expected a count or {" or ".join(spec["expect"])}'
+            )
+            report.check(spec, f'{name}.{key}', raw in spec['expect'], str(raw), problem)
+        else:
+            problem = (
+                f'{spec["label"]} {key}: {count} running, at least {spec["min"]} expected ({path}.{key}); '
+                f'its jobs are not being processed'
+            )
+            report.check(spec, f'{name}.{key}', count >= spec['min'], f'{count} running', problem)
 
 
 def redis_info(text: str) -> dict[str, Any]:
@@ -278,36 +276,51 @@ def compose_log_scan(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
         item = result.get('item')
         service = item if isinstance(item, str) else (item or {}).get('key', '?')
         lines = result.get('stdout_lines') or (result.get('stdout') or '').splitlines()
-        counts = {'lines': len(lines), 'errors': 0, 'tracebacks': 0, 'requests': 0, 'http_4xx': 0, 'http_5xx': 0}
-        samples: list[str] = []
-        traceback_at: int | None = None
-        for raw in lines:
-            line = ANSI_ESCAPE.sub('', raw)
-            message = LOG_PREFIX.sub('', line)
-            if traceback_at is not None and message[:1] not in ('', ' ', '\t'):
-                # The exception that ends the Traceback.
-                samples[traceback_at] = f'{samples[traceback_at]} ... {message.strip()[:200]}'
-                traceback_at = None
-            abnormal = False
-            if ERROR_LINE.search(line):
-                counts['errors'] += 1
-                abnormal = True
-            if TRACEBACK.search(line):
-                counts['tracebacks'] += 1
-                traceback_at = len(samples)
-                abnormal = True
-            status = HTTP_STATUS.search(line)
-            if status:
-                counts['requests'] += 1
-                if status.group(1) == '5':
-                    counts['http_5xx'] += 1
-                    abnormal = True
-                elif status.group(1) == '4':
-                    counts['http_4xx'] += 1
-            if abnormal:
-                samples.append(message.strip()[:300])
+        counts, samples = _scan_log_lines(lines)
         scan[service] = {**counts, 'samples': samples[-5:], 'ok': result.get('rc', 0) == 0}
     return scan
+
+
+def _scan_log_lines(lines: list[str]) -> tuple[dict[str, int], list[str]]:
+    """(counts, samples of the abnormal lines) of one service's log lines."""
+    counts = {'lines': len(lines), 'errors': 0, 'tracebacks': 0, 'requests': 0, 'http_4xx': 0, 'http_5xx': 0}
+    samples: list[str] = []
+    traceback_at: int | None = None
+    for raw in lines:
+        line = ANSI_ESCAPE.sub('', raw)
+        message = LOG_PREFIX.sub('', line)
+        if traceback_at is not None and message[:1] not in ('', ' ', '\t'):
+            # The exception that ends the Traceback.
+            samples[traceback_at] = f'{samples[traceback_at]} ... {message.strip()[:200]}'
+            traceback_at = None
+        abnormal, traceback = _count_log_line(line, counts)
+        if traceback:
+            traceback_at = len(samples)
+        if abnormal:
+            samples.append(message.strip()[:300])
+    return counts, samples
+
+
+def _count_log_line(line: str, counts: dict[str, int]) -> tuple[bool, bool]:
+    """Count an ERROR line, a Traceback, an access line and its status class in counts;
+    (whether the line is abnormal, whether it starts a Traceback)."""
+    abnormal = False
+    if ERROR_LINE.search(line):
+        counts['errors'] += 1
+        abnormal = True
+    traceback = bool(TRACEBACK.search(line))
+    if traceback:
+        counts['tracebacks'] += 1
+        abnormal = True
+    status = HTTP_STATUS.search(line)
+    if status:
+        counts['requests'] += 1
+        if status.group(1) == '5':
+            counts['http_5xx'] += 1
+            abnormal = True
+        elif status.group(1) == '4':
+            counts['http_4xx'] += 1
+    return abnormal, traceback
 
 
 def compose_log_findings(scan: dict[str, dict[str, Any]], severity: str = 'warning') -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -226,77 +227,15 @@ def compose_scale_report(
     lines: the report as lines for the operator."""
     workers = workers or {}
     before_names = {row.get('Name') for row in before or [] if (row.get('State') or '').lower() == 'running'}
-    live_counts: dict[str, Any] = {}
-    for result in live or []:
-        item = result.get('item') or {}
-        service = item.get('key')
-        if result.get('skipped'):
-            live_counts[service] = 'not read: no Redis service is described (compose_redis)'
-        elif result.get('rc') == 0:
-            live_counts[service] = len([line for line in result.get('stdout_lines') or [] if line.strip()])
-        else:
-            detail = f"{result.get('stderr', '')}{result.get('msg', '')}".strip()
-            live_counts[service] = f'not read: {detail[-200:]}'
+    run = _ScaleRun(after, before_names, logs, _live_counts(live))
     findings: list[dict[str, Any]] = []
-
-    def add(severity: str, service: str, problem: str) -> None:
-        findings.append({'severity': severity, 'service': service, 'problem': problem})
-
     report: dict[str, Any] = {}
     for service, target in targets.items():
-        spec = workers.get(service) or {}
-        running = sorted(
-            row.get('Name', '')
-            for row in after or []
-            if row.get('Service') == service and (row.get('State') or '').lower() == 'running'
-        )
-        entry: dict[str, Any] = {'replicas': int(target), 'running': len(running), 'containers': running}
-        if len(running) != int(target):
-            add('critical', service, f'{service} has {len(running)} running containers, not {target}')
-        if spec:
-            entry['new'] = [name for name in running if name not in before_names]
-            if spec.get('registered'):
-                lines = _log_counts(logs, after, spec['registered']).get(service, {})
-                entry['registered'] = sorted(name for name in running if lines.get(name))
-                for name in entry['new']:
-                    if not lines.get(name):
-                        add('critical', service, f'{name} started in this run but logged no registration line yet')
-            if spec.get('redis_keys'):
-                live_count = live_counts.get(service, 'not read')
-                entry['live'] = live_count
-                if isinstance(live_count, str):
-                    add('critical', service, f'{service}: live registrations ({spec["redis_keys"]}) {live_count}')
-                elif live_count != int(target):
-                    add(
-                        'critical',
-                        service,
-                        f'{service}: {live_count} live registrations ({spec["redis_keys"]}) for {target} replicas',
-                    )
-            if spec.get('done'):
-                jobs = _log_counts(logs, after, spec['done']).get(service, {})
-                entry['jobs'] = jobs
-                idle = sorted(name for name, count in jobs.items() if count == 0)
-                if len(jobs) > 1 and idle and sum(jobs.values()) >= len(jobs):
-                    add(
-                        'warning',
-                        service,
-                        f'{", ".join(idle)} did no job since the run started, while the others did'
-                        f' {sum(jobs.values())}: check that every replica takes work',
-                    )
-        report[service] = entry
+        report[service], problems = run.service_entry(service, target, workers.get(service) or {})
+        findings += [_finding(*problem) for problem in problems]
     status = status or {}
     queues = dict(status.get('queues') or {})
-    zeroed = sorted(service for service, count in targets.items() if int(count) == 0)
-    grown = sorted(service for service, entry in report.items() if entry.get('new'))
-    for finding in status.get('findings') or []:
-        if zeroed and finding.get('severity') == 'critical':
-            # F10: a service taken to 0 on purpose; what the stack misses is shown, not failed on.
-            add('warning', finding.get('service', '?'), f'{finding.get("problem")} ({", ".join(zeroed)} at 0)')
-        elif grown and str(finding.get('service', '')).startswith('queue '):
-            # F4: a backlog is why one scales up; the new replicas work it off, watched, not failed on.
-            add('warning', finding['service'], f'{finding.get("problem")} (just scaled up: {", ".join(grown)})')
-        else:
-            findings.append(dict(finding))
+    findings += _status_findings(status.get('findings') or [], targets, report)
     return {
         'services': report,
         'lines': [_summary_line(service, entry) for service, entry in report.items()]
@@ -305,6 +244,125 @@ def compose_scale_report(
         'findings': sorted(findings, key=lambda f: ('critical', 'warning', 'info').index(f.get('severity', 'info'))),
         'ok': not any(f['severity'] == 'critical' for f in findings),
     }
+
+
+def _finding(severity: str, service: str, problem: str) -> dict[str, Any]:
+    return {'severity': severity, 'service': service, 'problem': problem}
+
+
+def _live_counts(live: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """service -> live registrations from the Redis key scans, or why they were not read."""
+    counts: dict[str, Any] = {}
+    for result in live or []:
+        item = result.get('item') or {}
+        service = item.get('key')
+        if result.get('skipped'):
+            counts[service] = 'not read: no Redis service is described (compose_redis)'
+        elif result.get('rc') == 0:
+            counts[service] = len([line for line in result.get('stdout_lines') or [] if line.strip()])
+        else:
+            detail = f"{result.get('stderr', '')}{result.get('msg', '')}".strip()
+            counts[service] = f'not read: {detail[-200:]}'
+    return counts
+
+
+@dataclass
+class _ScaleRun:
+    """What compose_scale_report reads for every service: the containers after the run,
+    the names of those running before it, the logs since it started, the live counts."""
+
+    after: list[dict[str, Any]] | None
+    before_names: set[Any]
+    logs: str
+    live_counts: dict[str, Any]
+
+    def service_entry(
+        self, service: str, target: Any, spec: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+        """(the report of one service, its problems as (severity, service, problem))."""
+        running = sorted(
+            row.get('Name', '')
+            for row in self.after or []
+            if row.get('Service') == service and (row.get('State') or '').lower() == 'running'
+        )
+        entry: dict[str, Any] = {'replicas': int(target), 'running': len(running), 'containers': running}
+        problems = []
+        if len(running) != int(target):
+            problems.append(('critical', service, f'{service} has {len(running)} running containers, not {target}'))
+        if spec:
+            entry['new'] = [name for name in running if name not in self.before_names]
+            problems += self._registrations(service, spec, running, entry)
+            problems += self._live_registrations(service, target, spec, entry)
+            problems += self._jobs(service, spec, entry)
+        return entry, problems
+
+    def _registrations(
+        self, service: str, spec: dict[str, Any], running: list[str], entry: dict[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """A new container must have logged its registration line."""
+        if not spec.get('registered'):
+            return []
+        lines = _log_counts(self.logs, self.after, spec['registered']).get(service, {})
+        entry['registered'] = sorted(name for name in running if lines.get(name))
+        return [
+            ('critical', service, f'{name} started in this run but logged no registration line yet')
+            for name in entry['new']
+            if not lines.get(name)
+        ]
+
+    def _live_registrations(
+        self, service: str, target: Any, spec: dict[str, Any], entry: dict[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """The worker's live registrations in Redis must equal the target."""
+        if not spec.get('redis_keys'):
+            return []
+        live_count = entry['live'] = self.live_counts.get(service, 'not read')
+        if isinstance(live_count, str):
+            return [('critical', service, f'{service}: live registrations ({spec["redis_keys"]}) {live_count}')]
+        if live_count != int(target):
+            problem = f'{service}: {live_count} live registrations ({spec["redis_keys"]}) for {target} replicas'
+            return [('critical', service, problem)]
+        return []
+
+    def _jobs(self, service: str, spec: dict[str, Any], entry: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """The load spread: a replica with no job while the others did one each on average."""
+        if not spec.get('done'):
+            return []
+        jobs = entry['jobs'] = _log_counts(self.logs, self.after, spec['done']).get(service, {})
+        idle = sorted(name for name, count in jobs.items() if count == 0)
+        if len(jobs) > 1 and idle and sum(jobs.values()) >= len(jobs):
+            problem = (
+                f'{", ".join(idle)} did no job since the run started, while the others did'
+                f' {sum(jobs.values())}: check that every replica takes work'
+            )
+            return [('warning', service, problem)]
+        return []
+
+
+def _status_findings(
+    status_findings: list[dict[str, Any]], targets: dict[str, int], report: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The findings of the stack after the run, as warnings where they are expected: a
+    service scaled to 0 on purpose (F10), a queue backlog just scaled up for (F4)."""
+    zeroed = sorted(service for service, count in targets.items() if int(count) == 0)
+    grown = sorted(service for service, entry in report.items() if entry.get('new'))
+    findings = []
+    for finding in status_findings:
+        if zeroed and finding.get('severity') == 'critical':
+            # F10: a service taken to 0 on purpose; what the stack misses is shown, not failed on.
+            findings.append(
+                _finding('warning', finding.get('service', '?'), f'{finding.get("problem")} ({", ".join(zeroed)} at 0)')
+            )
+        elif grown and str(finding.get('service', '')).startswith('queue '):
+            # F4: a backlog is why one scales up; the new replicas work it off, watched, not failed on.
+            findings.append(
+                _finding(
+                    'warning', finding['service'], f'{finding.get("problem")} (just scaled up: {", ".join(grown)})'
+                )
+            )
+        else:
+            findings.append(dict(finding))
+    return findings
 
 
 class FilterModule:

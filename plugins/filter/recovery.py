@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -28,8 +29,8 @@ def assessment_summary(
     tests: config test command results, item = {component, cmd}.
     """
     components: dict[str, dict[str, Any]] = {}
-
-    def finding(component: str, ok: bool, text: str, kind: str, warning: bool = False) -> None:
+    checks = [*_probe_checks(probes), *_integrity_checks(integrity), *_config_test_checks(tests)]
+    for component, ok, text, kind, warning in checks:
         entry = components.setdefault(component, {'ok': True, 'findings': [], 'warnings': [], 'checks': []})
         entry['checks'].append({'kind': kind, 'ok': ok, 'detail': f'{host}: {text}'})
         if warning:
@@ -37,33 +38,42 @@ def assessment_summary(
         elif not ok:
             entry['ok'] = False
             entry['findings'].append(f'{host}: {text}')
+    return {'host': host, 'components': components}
 
+
+# Each gives (component, ok, text, kind, warning) for one kind of assessment_summary's results.
+
+
+def _probe_checks(probes: list[dict[str, Any]]) -> Iterator[tuple[str, bool, str, str, bool]]:
     for probe in probes or []:
         if probe.get('skipped'):
             continue
         for check in probe.get('checks', []):
-            finding(
-                probe['item']['key'], check['ok'], f"{check['name']}: {check['detail']}", check.get('kind', 'probe')
-            )
+            text = f"{check['name']}: {check['detail']}"
+            yield probe['item']['key'], check['ok'], text, check.get('kind', 'probe'), False
+
+
+def _integrity_checks(integrity: list[dict[str, Any]]) -> Iterator[tuple[str, bool, str, str, bool]]:
     for result in integrity or []:
         if result.get('skipped'):
             continue
         item = result['item']
-        database = item['database']
         kind = 'database_down' if not result.get('reachable', False) or not result.get('exists') else 'integrity'
         severities = {entry.get('severity') for entry in result.get('findings') or []}
         # Only damage (critical) calls for a recovery. Nothing to compare with (no reference
         # backup) is a warning: reported, never "ok", and never a reason to restore.
         damaged = 'critical' in severities if 'findings' in result else not result.get('ok')
-        text = f"{database}: {result.get('msg', 'no answer')}"
-        finding(item['component'], not damaged, text, kind, warning=not damaged and not result.get('ok'))
+        text = f"{item['database']}: {result.get('msg', 'no answer')}"
+        yield item['component'], not damaged, text, kind, not damaged and not result.get('ok')
+
+
+def _config_test_checks(tests: list[dict[str, Any]]) -> Iterator[tuple[str, bool, str, str, bool]]:
     for test in tests or []:
         if test.get('skipped'):
             continue
         output = (test.get('stderr') or test.get('stdout') or '').strip().splitlines()
         text = f"{' '.join(test['item']['cmd'])}: {output[-1] if output else 'rc ' + str(test.get('rc'))}"
-        finding(test['item']['component'], test.get('rc') == 0, text, 'config_test')
-    return {'host': host, 'components': components}
+        yield test['item']['component'], test.get('rc') == 0, text, 'config_test', False
 
 
 def assessment_logs(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -239,63 +249,90 @@ def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[s
     for host_vars in hosts:
         host = host_vars.get('inventory_hostname')
         facts = {key: host_vars.get(key) for key in _RESULT_FACTS}
-        if (facts['dr_postgresql_restart'] or {}).get('changed'):
-            out['respond'].append(f'{host}: PostgreSQL restarted')
-        if facts['pm2_app_last_good'] and plan.get('release'):
-            reason = facts['pm2_app_last_good']['reason']
-            out['restore'].append(f'{host}: release chosen from the deploy history: {reason}')
-        pm2 = facts['pm2_app_result']
-        if pm2 and (plan.get('restart_api') or plan.get('release')):
-            app = pm2.get('app') or {}
-            stage = 'restore' if plan.get('release') else 'respond'
-            line = (
-                f"{host}: {pm2['name']} {app.get('status', '?')} (pid {app.get('pid')}, restarts {app.get('restarts')})"
-            )
-            line += ', after the fallback (delete, install, build, start)' if pm2.get('fallback_used') else ''
-            line += f", commit {pm2['commit'][:12]}" if pm2.get('commit') else ''
-            out[stage].append(line)
-        nginx = facts['nginx_reload_result']
-        if nginx and plan.get('recover_web'):
-            out['respond'].append(f"{host}: nginx configuration test passed; nginx {nginx['state']}")
-        restore = facts['pg_restore_result']
-        if restore and plan.get('restore_database'):
-            backup = restore.get('backup') or {}
-            rows = ', '.join(f'{name}={count}' for name, count in sorted((restore.get('tables') or {}).items()))
-            out['restore'].append(
-                f"{host}: restored from {backup.get('path')} (taken {backup.get('created_at')}); "
-                f"the damaged database is kept as {restore.get('broken') or '(already swapped)'}; rows: {rows}"
-            )
-        files = (facts['full_restore_result'] or {}).get('app_files')
-        if files and plan.get('restore_database'):
-            out['restore'].append(f"{host}: app files restored from the same backup: {', '.join(files)}")
-        health = facts['health_check_result']
-        if health:
-            failed = ', '.join(health.get('failed_checks') or [])
-            count = len(health.get('checks') or [])
-            out['verify'].append(f'{host}: {count} checks, ' + (f'FAILED: {failed}' if failed else 'all healthy'))
-        post = facts['post_recovery_result']
-        if post:
-            for database, tables in (post.get('integrity') or {}).items():
-                rows = ', '.join(f"{name}={row['rows']} (backup {row['backup_rows']})" for name, row in tables.items())
-                out['verify'].append(f'{host}: {database} rows {rows}')
-            out['verify'].append(
-                f"{host}: {post.get('failed_logins')} failed logins, {len(post.get('changed_files') or [])} files "
-                'changed in the watched directories in the last day'
-            )
-            load = post.get('load_test')
-            if load:
-                out['verify'].append(
-                    f"{host}: load test {load['requests']} requests, {load['failed']} failed, "
-                    f"{load['requests_per_second']} req/s, mean {load['mean_ms']} ms, p99 {load['p99_ms']} ms"
-                )
-        monitoring = facts['monitoring_on_result']
-        if monitoring:
-            newest = monitoring.get('newest_backup') or {}
-            out['monitor'].append(
-                f"{host}: auto-recovery on; newest verified backup {newest.get('path', 'none')}"
-                + (f", {newest['age_minutes'] / 60:.1f} h old" if newest.get('age_minutes') is not None else '')
-            )
+        for reader in (_app_lines, _restore_lines, _verify_lines, _monitor_lines):
+            for stage, line in reader(host, facts, plan):
+                out[stage].append(line)
     return {stage: lines for stage, lines in out.items() if lines}
+
+
+# Each gives (stage, line) of recovery_results from one host's result facts.
+
+
+def _app_lines(host: str, facts: dict[str, Any], plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """PostgreSQL restarted, the release chosen, the app (re)started, nginx reloaded."""
+    if (facts['dr_postgresql_restart'] or {}).get('changed'):
+        yield 'respond', f'{host}: PostgreSQL restarted'
+    if facts['pm2_app_last_good'] and plan.get('release'):
+        yield 'restore', f"{host}: release chosen from the deploy history: {facts['pm2_app_last_good']['reason']}"
+    pm2 = facts['pm2_app_result']
+    if pm2 and (plan.get('restart_api') or plan.get('release')):
+        yield ('restore' if plan.get('release') else 'respond'), _pm2_line(host, pm2)
+    nginx = facts['nginx_reload_result']
+    if nginx and plan.get('recover_web'):
+        yield 'respond', f"{host}: nginx configuration test passed; nginx {nginx['state']}"
+
+
+def _pm2_line(host: str, pm2: dict[str, Any]) -> str:
+    app = pm2.get('app') or {}
+    line = f"{host}: {pm2['name']} {app.get('status', '?')} (pid {app.get('pid')}, restarts {app.get('restarts')})"
+    line += ', after the fallback (delete, install, build, start)' if pm2.get('fallback_used') else ''
+    return line + (f", commit {pm2['commit'][:12]}" if pm2.get('commit') else '')
+
+
+def _restore_lines(host: str, facts: dict[str, Any], plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The database restored (from which backup, rows per table), the app files."""
+    if not plan.get('restore_database'):
+        return
+    restore = facts['pg_restore_result']
+    if restore:
+        backup = restore.get('backup') or {}
+        rows = ', '.join(f'{name}={count}' for name, count in sorted((restore.get('tables') or {}).items()))
+        yield (
+            'restore',
+            f"{host}: restored from {backup.get('path')} (taken {backup.get('created_at')}); "
+            f"the damaged database is kept as {restore.get('broken') or '(already swapped)'}; rows: {rows}",
+        )
+    files = (facts['full_restore_result'] or {}).get('app_files')
+    if files:
+        yield 'restore', f"{host}: app files restored from the same backup: {', '.join(files)}"
+
+
+def _verify_lines(host: str, facts: dict[str, Any], plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The health check, and the post-recovery checks (rows, logins, files, load test)."""
+    health = facts['health_check_result']
+    if health:
+        failed = ', '.join(health.get('failed_checks') or [])
+        count = len(health.get('checks') or [])
+        yield 'verify', f'{host}: {count} checks, ' + (f'FAILED: {failed}' if failed else 'all healthy')
+    post = facts['post_recovery_result']
+    if not post:
+        return
+    for database, tables in (post.get('integrity') or {}).items():
+        rows = ', '.join(f"{name}={row['rows']} (backup {row['backup_rows']})" for name, row in tables.items())
+        yield 'verify', f'{host}: {database} rows {rows}'
+    yield (
+        'verify',
+        f"{host}: {post.get('failed_logins')} failed logins, {len(post.get('changed_files') or [])} files "
+        'changed in the watched directories in the last day',
+    )
+    load = post.get('load_test')
+    if load:
+        yield (
+            'verify',
+            f"{host}: load test {load['requests']} requests, {load['failed']} failed, "
+            f"{load['requests_per_second']} req/s, mean {load['mean_ms']} ms, p99 {load['p99_ms']} ms",
+        )
+
+
+def _monitor_lines(host: str, facts: dict[str, Any], plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    monitoring = facts['monitoring_on_result']
+    if monitoring:
+        newest = monitoring.get('newest_backup') or {}
+        yield (
+            'monitor',
+            f"{host}: auto-recovery on; newest verified backup {newest.get('path', 'none')}"
+            + (f", {newest['age_minutes'] / 60:.1f} h old" if newest.get('age_minutes') is not None else ''),
+        )
 
 
 _RESULT_FACTS = (
