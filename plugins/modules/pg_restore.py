@@ -32,6 +32,14 @@ description:
     it, not from now, and the advice never is to back up the compromised data.
   - Runbook procedures O6, Q8 and F7. Put M(sre.runbooks.backup_gate) and
     M(sre.runbooks.confirm) between the two phases (the C(pg_restore) role does).
+requirements:
+  - For custom-format backups, C(pg_restore) on the target or inside O(container), as new as the
+    C(pg_dump) that took the backup (an older C(pg_restore) refuses a newer archive); O4O archives
+    (C(.tar.gz) with a gzipped SQL dump) are fed to C(psql) instead
+  - The backup and its manifest readable on the target by the user the module runs as (their
+    size and checksum are checked there before anything is changed)
+  - A database user allowed to create, rename and drop databases and to end other sessions,
+    such as C(postgres) (the examples run the module as that OS user, with peer authentication)
 author:
   - sre.runbooks maintainers (@sre-runbooks)
 options:
@@ -252,7 +260,6 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    database, restore = p['database'], f"{p['database']}_restore"
     target = target_from_params(p, module.get_bin_path('docker', required=bool(p['container'])))
     if p['phase'] == 'reopen':
         run_reopen(module, target)
@@ -264,81 +271,113 @@ def main() -> None:
     backup, skipped = choose_backup(module)
     result = {'backup': backup, 'skipped_backups': skipped}
     try:
-        state = database_state(target, {'live': database, 'restore': restore})
-        live, rehearsal = state['live'], state['restore']
-        done = (live['marker'] or {}).get('sha256') == backup['sha256'] and not rehearsal['exists']
-        again = ''
-        if done and live['allow_connections'] and live['marker'].get('state') == 'restored':
-            wrong = live_differences(target, database, backup.get('tables') or live['marker'].get('tables') or {})
-            if not wrong:
-                module.exit_json(
-                    msg=f"{database} already is the restore of {backup['path']}; no table lacks rows of it",
-                    tables=live['marker'].get('tables'),
-                    broken=live['marker'].get('broken'),
-                    **result,
-                )
-            done = False
-            again = (
-                f"{database} carries the mark of {os.path.basename(backup['path'])} but {'; '.join(wrong)}: "
-                'restoring again. '
-            )
-        check_age(module, backup, result)
-        if p['phase'] == 'rehearse':
-            if not live['exists'] and not done and not p['allow_missing_live']:
-                module.fail_json(
-                    msg=f'database {database} does not exist on this server; check the name (nothing was changed)',
-                    **result,
-                )
-            marker = rehearsal['marker'] or {}
-            if (rehearsal['exists'] and marker.get('sha256') == backup['sha256']) or done:
-                module.exit_json(
-                    msg=f'{restore} already holds the verified rehearsal of {backup["path"]}',
-                    tables=(marker or live['marker'] or {}).get('tables'),
-                    **result,
-                )
-            if module.check_mode:
-                module.exit_json(
-                    changed=True,
-                    msg=f"{again}would restore {backup['path']} into {restore} and verify it",
-                    **result,
-                )
-            owner = p['owner'] or (database_owner(target, database) if live['exists'] else 'postgres')
-            rehearsed = rehearse(
-                target, database, backup, owner=owner, required_tables=p['required_tables'], jobs=p['jobs']
-            )
-            module.exit_json(
-                changed=True,
-                tables=rehearsed['tables'],
-                msg=f"{again}restored {backup['path']} into {restore}; row counts match the manifest",
-                **result,
-            )
-        if module.check_mode:
-            module.exit_json(
-                changed=True,
-                msg=again
-                + (
-                    f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}'
-                    if live['exists']
-                    else f'would rename {restore} to {database} (which does not exist yet)'
-                ),
-                **result,
-            )
-        swapped = swap(target, database, backup['sha256'], allow_missing_live=p['allow_missing_live'])
-        module.exit_json(
-            changed=swapped['changed'],
-            broken=swapped['broken'],
-            tables=backup.get('tables'),
-            resumed=swapped.get('resumed', False),
-            msg=f"{again}{database} now serves the restore of {backup['path']}; "
-            + (f"the old one is {swapped['broken']}" if swapped['broken'] else 'there was no old one'),
-            **result,
-        )
+        run_restore(module, target, backup, result)
     except SwapStopped as err:
         module.fail_json(msg=str(err), **result)
     except (RestoreError, PostgresError) as err:
         module.fail_json(
-            msg=f'{err}. The live database {database} was not replaced; it is safe to run again.', **result
+            msg=f"{err}. The live database {p['database']} was not replaced; it is safe to run again.", **result
         )
+
+
+def run_restore(module: AnsibleModule, target: Target, backup: dict, result: dict) -> None:
+    """phase=rehearse or swap with the chosen backup."""
+    database = module.params['database']
+    state = database_state(target, {'live': database, 'restore': f'{database}_restore'})
+    done, again = live_is_restored(module, target, backup, state, result)
+    check_age(module, backup, result)
+    if module.params['phase'] == 'rehearse':
+        run_rehearsal(module, target, backup, result, state=state, done=done, again=again)
+    run_swap(module, target, backup, result, live_exists=state['live']['exists'], again=again)
+
+
+def live_is_restored(
+    module: AnsibleModule, target: Target, backup: dict, state: dict, result: dict
+) -> tuple[bool, str]:
+    """Exit when the live database already is the restore of backup and lacks no rows
+    of it; else (whether the swap of backup is done, why a marked database is restored
+    again: '' or a sentence)."""
+    database = module.params['database']
+    live, rehearsal = state['live'], state['restore']
+    done = (live['marker'] or {}).get('sha256') == backup['sha256'] and not rehearsal['exists']
+    if not (done and live['allow_connections'] and live['marker'].get('state') == 'restored'):
+        return done, ''
+    wrong = live_differences(target, database, backup.get('tables') or live['marker'].get('tables') or {})
+    if not wrong:
+        module.exit_json(
+            msg=f"{database} already is the restore of {backup['path']}; no table lacks rows of it",
+            tables=live['marker'].get('tables'),
+            broken=live['marker'].get('broken'),
+            **result,
+        )
+    return False, (
+        f"{database} carries the mark of {os.path.basename(backup['path'])} but {'; '.join(wrong)}: restoring again. "
+    )
+
+
+def run_rehearsal(
+    module: AnsibleModule, target: Target, backup: dict, result: dict, *, state: dict, done: bool, again: str
+) -> None:
+    """phase=rehearse: restore backup into <db>_restore and verify it (done, again: what
+    live_is_restored found)."""
+    p = module.params
+    database, restore = p['database'], f"{p['database']}_restore"
+    live, rehearsal = state['live'], state['restore']
+    if not live['exists'] and not done and not p['allow_missing_live']:
+        module.fail_json(
+            msg=f'database {database} does not exist on this server; check the name (nothing was changed)',
+            **result,
+        )
+    marker = rehearsal['marker'] or {}
+    if (rehearsal['exists'] and marker.get('sha256') == backup['sha256']) or done:
+        module.exit_json(
+            msg=f'{restore} already holds the verified rehearsal of {backup["path"]}',
+            tables=(marker or live['marker'] or {}).get('tables'),
+            **result,
+        )
+    if module.check_mode:
+        module.exit_json(
+            changed=True,
+            msg=f"{again}would restore {backup['path']} into {restore} and verify it",
+            **result,
+        )
+    owner = p['owner'] or (database_owner(target, database) if live['exists'] else 'postgres')
+    rehearsed = rehearse(target, database, backup, owner=owner, required_tables=p['required_tables'], jobs=p['jobs'])
+    module.exit_json(
+        changed=True,
+        tables=rehearsed['tables'],
+        msg=f"{again}restored {backup['path']} into {restore}; row counts match the manifest",
+        **result,
+    )
+
+
+def run_swap(
+    module: AnsibleModule, target: Target, backup: dict, result: dict, *, live_exists: bool, again: str
+) -> None:
+    """phase=swap: <db> becomes <db>_broken_<timestamp> and <db>_restore becomes <db>."""
+    p = module.params
+    database, restore = p['database'], f"{p['database']}_restore"
+    if module.check_mode:
+        module.exit_json(
+            changed=True,
+            msg=again
+            + (
+                f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}'
+                if live_exists
+                else f'would rename {restore} to {database} (which does not exist yet)'
+            ),
+            **result,
+        )
+    swapped = swap(target, database, backup['sha256'], allow_missing_live=p['allow_missing_live'])
+    module.exit_json(
+        changed=swapped['changed'],
+        broken=swapped['broken'],
+        tables=backup.get('tables'),
+        resumed=swapped.get('resumed', False),
+        msg=f"{again}{database} now serves the restore of {backup['path']}; "
+        + (f"the old one is {swapped['broken']}" if swapped['broken'] else 'there was no old one'),
+        **result,
+    )
 
 
 def run_reopen(module: AnsibleModule, target: Target) -> None:
