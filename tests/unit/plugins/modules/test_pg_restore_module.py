@@ -157,3 +157,29 @@ def test_a_swap_that_fails_after_blocking_connections_says_what_state_it_left(ta
     assert rc == 0 and not result['changed'] and f'{NAME} accepts connections' in result['msg'], result
     rc, result = run(target, backup, 'swap')
     assert rc == 0 and result['changed'] and users(target) == 1000, result
+
+
+def test_check_mode_predicts_each_phase_and_changes_nothing(target, backup):
+    """Check mode: the rehearsal and the swap say what they would do; no database appears
+    or is renamed."""
+    databases = "SELECT datname FROM pg_database WHERE datname LIKE :'db' || '%' ORDER BY 1"
+    rc, result = run_adhoc(
+        'sre.runbooks.pg_restore',
+        {'database': NAME, 'backup': backup['path'], 'phase': 'rehearse', 'host': '127.0.0.1', 'port': target.port},
+        '--check',
+        env={'PGUSER': 'postgres'},
+    )
+    assert rc == 0 and result['changed'], result
+    assert result['msg'] == f"would restore {backup['path']} into {NAME}_restore and verify it"
+    assert sql(target, databases, db=NAME) == [[NAME]]
+    rc, result = run(target, backup, 'rehearse')
+    assert rc == 0 and result['changed'], result
+    rc, result = run_adhoc(
+        'sre.runbooks.pg_restore',
+        {'database': NAME, 'backup': backup['path'], 'phase': 'swap', 'host': '127.0.0.1', 'port': target.port},
+        '--check',
+        env={'PGUSER': 'postgres'},
+    )
+    assert rc == 0 and result['changed'], result
+    assert result['msg'] == f'would rename {NAME} to {NAME}_broken_<timestamp> and {NAME}_restore to {NAME}'
+    assert sql(target, databases, db=NAME) == [[NAME], [f'{NAME}_restore']]
