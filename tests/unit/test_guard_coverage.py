@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,15 +113,9 @@ def render(text: Any, scope: Scope, depth: int = 0) -> list[Any]:
         return [list(row) for row in _product([render(item, scope, depth) for item in text])]
     if not isinstance(text, str) or ('{{' not in text and '{%' not in text):
         return [text]
-    if depth > 6:
+    parts = _output_nodes(text) if depth <= 6 else None
+    if parts is None:
         return [UNRESOLVED]
-    try:
-        body = JINJA.parse(text).body
-    except TemplateSyntaxError:
-        return [UNRESOLVED]
-    if len(body) != 1 or not isinstance(body[0], nodes.Output):
-        return [UNRESOLVED]
-    parts = body[0].nodes
     if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
         return value_of(parts[0], scope, depth)  # a whole template keeps its type (a list for argv)
     choices = [
@@ -129,6 +123,17 @@ def render(text: Any, scope: Scope, depth: int = 0) -> list[Any]:
         for part in parts
     ]
     return [''.join(row) for row in _product(choices)]
+
+
+def _output_nodes(text: str) -> list[nodes.Node] | None:
+    """The nodes of a template that is one output (text and ``{{ }}``); None for any other."""
+    try:
+        body = JINJA.parse(text).body
+    except TemplateSyntaxError:
+        return None
+    if len(body) != 1 or not isinstance(body[0], nodes.Output):
+        return None
+    return body[0].nodes
 
 
 def _text(value: Any) -> str:
@@ -139,39 +144,73 @@ def _text(value: Any) -> str:
 
 def value_of(node: nodes.Node, scope: Scope, depth: int) -> list[Any]:
     """Candidate values of a Jinja expression; [UNRESOLVED] when it cannot be known."""
-    if isinstance(node, nodes.Const):
-        return [node.value]
-    if isinstance(node, nodes.Name):
-        if node.name == 'item':
-            return scope.items if scope.items else [UNRESOLVED]
-        values = scope.variables.get(node.name)
-        if not values:
-            return [UNRESOLVED]
-        return [result for value in values for result in render(value, scope, depth + 1)][:MAX_CANDIDATES]
-    if isinstance(node, nodes.List):
-        return [list(row) for row in _product([value_of(item, scope, depth) for item in node.items])]
-    if isinstance(node, (nodes.Getattr, nodes.Getitem)):
-        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, 'value', None)
-        found = [
-            value[key] if isinstance(value, dict) and key in value else UNRESOLVED
-            for value in value_of(node.node, scope, depth)
-        ]
-        return [result for value in found for result in render(value, scope, depth + 1)]
-    if isinstance(node, nodes.CondExpr):
-        return [*value_of(node.expr1, scope, depth), *(value_of(node.expr2, scope, depth) if node.expr2 else [''])]
-    if isinstance(node, (nodes.Add, nodes.Concat)):
-        operands = [node.left, node.right] if isinstance(node, nodes.Add) else node.nodes
-        rows = _product([value_of(operand, scope, depth) for operand in operands])
-        return [_join(row, isinstance(node, nodes.Concat)) for row in rows]
-    if isinstance(node, nodes.Filter) and node.node is not None:
-        values = value_of(node.node, scope, depth)
-        if node.name in ('default', 'd'):
-            return values + [value for arg in node.args for value in value_of(arg, scope, depth)]
-        if node.name in ('string', 'quote', 'trim', 'lower', 'upper', 'list', 'flatten', 'int'):
-            return values
-        if node.name == 'join':
-            return [_text(value) for value in values]
+    for kinds, reader in VALUE_READERS:
+        if isinstance(node, kinds):
+            return reader(node, scope, depth)
     return [UNRESOLVED]
+
+
+def _const_value(node: nodes.Const, scope: Scope, depth: int) -> list[Any]:
+    return [node.value]
+
+
+def _name_value(node: nodes.Name, scope: Scope, depth: int) -> list[Any]:
+    if node.name == 'item':
+        return scope.items if scope.items else [UNRESOLVED]
+    values = scope.variables.get(node.name)
+    if not values:
+        return [UNRESOLVED]
+    return [result for value in values for result in render(value, scope, depth + 1)][:MAX_CANDIDATES]
+
+
+def _list_value(node: nodes.List, scope: Scope, depth: int) -> list[Any]:
+    return [list(row) for row in _product([value_of(item, scope, depth) for item in node.items])]
+
+
+def _lookup_value(node: nodes.Getattr | nodes.Getitem, scope: Scope, depth: int) -> list[Any]:
+    """``a.b`` and ``a['b']``."""
+    key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, 'value', None)
+    found = [
+        value[key] if isinstance(value, dict) and key in value else UNRESOLVED
+        for value in value_of(node.node, scope, depth)
+    ]
+    return [result for value in found for result in render(value, scope, depth + 1)]
+
+
+def _condition_value(node: nodes.CondExpr, scope: Scope, depth: int) -> list[Any]:
+    return [*value_of(node.expr1, scope, depth), *(value_of(node.expr2, scope, depth) if node.expr2 else [''])]
+
+
+def _sum_value(node: nodes.Add | nodes.Concat, scope: Scope, depth: int) -> list[Any]:
+    """``a + b`` and ``a ~ b``."""
+    operands = [node.left, node.right] if isinstance(node, nodes.Add) else node.nodes
+    rows = _product([value_of(operand, scope, depth) for operand in operands])
+    return [_join(row, isinstance(node, nodes.Concat)) for row in rows]
+
+
+def _filter_value(node: nodes.Filter, scope: Scope, depth: int) -> list[Any]:
+    """The filters that keep the candidates readable: default, string, join, ..."""
+    if node.node is None:
+        return [UNRESOLVED]
+    values = value_of(node.node, scope, depth)
+    if node.name in ('default', 'd'):
+        return values + [value for arg in node.args for value in value_of(arg, scope, depth)]
+    if node.name in ('string', 'quote', 'trim', 'lower', 'upper', 'list', 'flatten', 'int'):
+        return values
+    if node.name == 'join':
+        return [_text(value) for value in values]
+    return [UNRESOLVED]
+
+
+VALUE_READERS: list[tuple[Any, Callable[[Any, Scope, int], list[Any]]]] = [
+    (nodes.Const, _const_value),
+    (nodes.Name, _name_value),
+    (nodes.List, _list_value),
+    ((nodes.Getattr, nodes.Getitem), _lookup_value),
+    (nodes.CondExpr, _condition_value),
+    ((nodes.Add, nodes.Concat), _sum_value),
+    (nodes.Filter, _filter_value),
+]
 
 
 def _join(row: tuple[Any, ...], as_text: bool) -> Any:
