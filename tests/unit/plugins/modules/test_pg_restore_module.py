@@ -50,7 +50,7 @@ def backup(target, tmp_path) -> dict:
     return found
 
 
-def run(target: Target, backup: dict, phase: str, **extra) -> tuple[int, dict]:
+def run(target: Target, backup: dict, phase: str, check: bool = False, **extra) -> tuple[int, dict]:
     return run_adhoc(
         'sre.runbooks.pg_restore',
         {
@@ -62,6 +62,7 @@ def run(target: Target, backup: dict, phase: str, **extra) -> tuple[int, dict]:
             'user': 'postgres',
             **extra,
         },
+        *(['--check'] if check else []),
     )
 
 
@@ -163,23 +164,13 @@ def test_check_mode_predicts_each_phase_and_changes_nothing(target, backup):
     """Check mode: the rehearsal and the swap say what they would do; no database appears
     or is renamed."""
     databases = "SELECT datname FROM pg_database WHERE datname LIKE :'db' || '%' ORDER BY 1"
-    rc, result = run_adhoc(
-        'sre.runbooks.pg_restore',
-        {'database': NAME, 'backup': backup['path'], 'phase': 'rehearse', 'host': '127.0.0.1', 'port': target.port},
-        '--check',
-        env={'PGUSER': 'postgres'},
-    )
+    rc, result = run(target, backup, 'rehearse', check=True)
     assert rc == 0 and result['changed'], result
     assert result['msg'] == f"would restore {backup['path']} into {NAME}_restore and verify it"
     assert sql(target, databases, db=NAME) == [[NAME]]
     rc, result = run(target, backup, 'rehearse')
     assert rc == 0 and result['changed'], result
-    rc, result = run_adhoc(
-        'sre.runbooks.pg_restore',
-        {'database': NAME, 'backup': backup['path'], 'phase': 'swap', 'host': '127.0.0.1', 'port': target.port},
-        '--check',
-        env={'PGUSER': 'postgres'},
-    )
+    rc, result = run(target, backup, 'swap', check=True)
     assert rc == 0 and result['changed'], result
     assert result['msg'] == f'would rename {NAME} to {NAME}_broken_<timestamp> and {NAME}_restore to {NAME}'
     assert sql(target, databases, db=NAME) == [[NAME], [f'{NAME}_restore']]
