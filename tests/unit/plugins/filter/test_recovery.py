@@ -14,6 +14,7 @@ from ansible_collections.sre.runbooks.plugins.filter.recovery import (
     merge_assessments,
     record_release,
     recovery_plan,
+    recovery_results,
     timeline_stages,
 )
 
@@ -202,3 +203,64 @@ def test_a_healthy_running_newest_release_is_kept():
 def test_no_history_names_what_to_give():
     with pytest.raises(AnsibleFilterError, match='recorded: nothing'):
         last_good_release(None, BAD)
+
+
+RESTORED_HOST = {
+    'inventory_hostname': 'db1',
+    'dr_postgresql_restart': {'changed': True},
+    'pm2_app_last_good': {'reason': 'newest healthy release'},
+    'pm2_app_result': {
+        'name': 'api',
+        'app': {'status': 'online', 'pid': 42, 'restarts': 1},
+        'fallback_used': True,
+        'commit': '0123456789abcdef',
+    },
+    'nginx_reload_result': {'state': 'reloaded'},
+    'pg_restore_result': {
+        'backup': {'path': '/backup/o4o.dump', 'created_at': '2026-01-01T00:00:00Z'},
+        'tables': {'users': 10, 'orders': 3},
+        'broken': 'o4o_broken_1',
+    },
+    'full_restore_result': {'app_files': ['uploads']},
+    'health_check_result': {'checks': [1, 2], 'failed_checks': ['api']},
+    'post_recovery_result': {
+        'integrity': {'o4o': {'users': {'rows': 10, 'backup_rows': 10}}},
+        'failed_logins': 0,
+        'changed_files': ['a'],
+        'load_test': {'requests': 100, 'failed': 0, 'requests_per_second': 50, 'mean_ms': 4, 'p99_ms': 9},
+    },
+    'monitoring_on_result': {'newest_backup': {'path': '/backup/o4o.dump', 'age_minutes': 90}},
+}
+
+
+def test_recovery_results_report_each_stage_of_a_full_recovery():
+    plan = {'release': True, 'restart_api': True, 'recover_web': True, 'restore_database': True}
+    assert recovery_results([RESTORED_HOST], plan) == {
+        'respond': ['db1: PostgreSQL restarted', 'db1: nginx configuration test passed; nginx reloaded'],
+        'restore': [
+            'db1: release chosen from the deploy history: newest healthy release',
+            'db1: api online (pid 42, restarts 1), after the fallback (delete, install, build, start), '
+            'commit 0123456789ab',
+            'db1: restored from /backup/o4o.dump (taken 2026-01-01T00:00:00Z); the damaged database is kept as '
+            'o4o_broken_1; rows: orders=3, users=10',
+            'db1: app files restored from the same backup: uploads',
+        ],
+        'verify': [
+            'db1: 2 checks, FAILED: api',
+            'db1: o4o rows users=10 (backup 10)',
+            'db1: 0 failed logins, 1 files changed in the watched directories in the last day',
+            'db1: load test 100 requests, 0 failed, 50 req/s, mean 4 ms, p99 9 ms',
+        ],
+        'monitor': ['db1: auto-recovery on; newest verified backup /backup/o4o.dump, 1.5 h old'],
+    }
+
+
+def test_recovery_results_leave_out_what_the_plan_did_not_do():
+    """A restart only: the app line is a response, nothing is said of a restore or nginx."""
+    results = recovery_results([RESTORED_HOST, {'inventory_hostname': 'web1'}], {'restart_api': True})
+    assert results['respond'] == [
+        'db1: PostgreSQL restarted',
+        'db1: api online (pid 42, restarts 1), after the fallback (delete, install, build, start), commit 0123456789ab',
+    ]
+    assert 'restore' not in results
+    assert results['verify'][0] == 'db1: 2 checks, FAILED: api'
