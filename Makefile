@@ -54,8 +54,8 @@ molecule:  ## Every Molecule scenario (docker driver, systemd images)
 	scripts/setup.sh venv
 	set -e; for scenario in molecule/*/; do molecule test -s "$$(basename "$$scenario")"; done
 
-integration: lab  ## End-to-end tests on the lab through ansible-runner
-	pytest tests/integration
+integration: lab  ## End-to-end tests on the lab through ansible-runner: O4O and compose hosts side by side, then the all-host tests
+	scripts/integration.sh
 
 build: lab  ## Build the tarball, install it, run a playbook from it by FQCN
 	scripts/build.sh

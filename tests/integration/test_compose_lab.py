@@ -184,26 +184,28 @@ def test_git_redeploy_from_main_and_rollback_to_the_previous_good_commit(stacks)
     first = stacks.playbook('redeploy.yml', cmdline=f'-l {QA}')
     assert first.rc == 0, first.stdout.read()
     good = on_compose_host(stacks, 'cd ~/qa_labs && git rev-parse HEAD').strip()
+    good_version = get(f'{QA_URL}/version')[1]['version']
+    release = f'v0.3.{int(time.time())}'  # a new release on every run: the lab keeps its git history
     on_compose_host(
         stacks,
         'set -e; rm -rf /tmp/release && git clone -q /srv/git/qa_labs.git /tmp/release && cd /tmp/release'
-        ' && echo v0.3.0 > backend/VERSION'
-        ' && git -c user.name=dev -c user.email=dev@lab.invalid commit -qam "release v0.3.0"'
+        f' && echo {release} > backend/VERSION'
+        f' && git -c user.name=dev -c user.email=dev@lab.invalid commit -qam "release {release}"'
         ' && git push -q origin main',
     )
     deploy = stacks.playbook('redeploy.yml', cmdline=f'-l {QA}')
     assert deploy.rc == 0, deploy.stdout.read()
-    assert get(f'{QA_URL}/version')[1] == {'version': 'v0.3.0'}
+    assert get(f'{QA_URL}/version')[1] == {'version': release}
     again = stacks.playbook('redeploy.yml', cmdline=f'-l {QA}')
     assert again.rc == 0 and changed(again, QA) == 0
 
     rollback = stacks.playbook('rollback.yml', extravars={'rollback_kind': 'quick'}, cmdline=f'-l {QA}')
     assert rollback.rc == 0, rollback.stdout.read()
-    assert get(f'{QA_URL}/version')[1] == {'version': 'v0.2.0'}
+    assert get(f'{QA_URL}/version')[1] == {'version': good_version}
     assert on_compose_host(stacks, 'cd ~/qa_labs && git rev-parse HEAD').strip() == good
 
     forward = stacks.playbook('redeploy.yml', cmdline=f'-l {QA}')
-    assert forward.rc == 0 and get(f'{QA_URL}/version')[1] == {'version': 'v0.3.0'}
+    assert forward.rc == 0 and get(f'{QA_URL}/version')[1] == {'version': release}
 
 
 def test_local_changes_stop_a_redeploy_and_are_kept(stacks):
