@@ -48,11 +48,11 @@ units:  ## pytest unit tests (real HTTP, Redis and PostgreSQL servers on loopbac
 	scripts/setup.sh venv
 	pytest tests/unit
 
-molecule:  ## Every Molecule scenario (docker driver, systemd images)
+molecule:  ## Every Molecule scenario's check-mode ladder (check, converge, idempotence, check, verify), two side by side
 	scripts/setup.sh docker
 	scripts/setup.sh images
 	scripts/setup.sh venv
-	set -e; for scenario in molecule/*/; do molecule test -s "$$(basename "$$scenario")"; done
+	scripts/molecule_ladder.py --jobs 2
 
 integration: lab  ## End-to-end tests on the lab through ansible-runner: O4O and compose hosts side by side, then the all-host tests
 	scripts/integration.sh

@@ -16,19 +16,24 @@ scenario this runs, and asserts each step from the PLAY RECAP:
 6. verify
 7. destroy, always, also after a failure
 
-Usage: scripts/molecule_ladder.py [SCENARIO ...]   (default: every molecule/*/)
-Each step prints one line with its result and time; the full output of a failed
-step is printed, and every step's output is kept in .cache/molecule-ladder/.
+Usage: scripts/molecule_ladder.py [--jobs N] [SCENARIO ...]   (default: every molecule/*/)
+With --jobs N, N scenarios climb side by side (each has containers of its own), the
+longest first. Each step prints one line with its result and time; the full output
+of a failed step is printed, and every step's output is kept in
+.cache/molecule-ladder/.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +47,13 @@ RECAP_LINE = re.compile(
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The default callback marks every play and task banner of a check-mode run.
 CHECK_MODE_MARKER = "[CHECK MODE]"
+# Scenarios that take longest start first when several climb side by side (seconds
+# on 2 cores, 2026-12-04); the others follow in name order.
+LONGEST_FIRST = ("provision", "compose", "pm2_app")
+# Set by SIGTERM (a CI timeout): no new step starts, each scenario is still destroyed.
+STOP = threading.Event()
+# One scenario's lines and a failed step's output are printed whole.
+PRINT = threading.Lock()
 
 
 class StepFailed(Exception):
@@ -132,7 +144,7 @@ class Ladder:
             ("check-converged", "converge", "0", True),
             ("verify", "verify", "", False),
         )
-        return all(self.step(*step) for step in steps)
+        return all(not STOP.is_set() and self.step(*step) for step in steps)
 
     def step(self, name: str, command: str, changed: str = "", check_mode: bool = False) -> bool:
         """Run a molecule command, assert on its recap when ``changed`` is given, report."""
@@ -142,8 +154,9 @@ class Ladder:
             output = molecule(self.scenario, command, log, check_mode)
             detail = assert_recap(output, changed, check_mode) if changed else ""
         except StepFailed as exc:
-            self.report(name, "FAILED", start, str(exc))
-            sys.stdout.write(log.read_text(encoding="utf-8") if log.is_file() else "")
+            with PRINT:
+                self.report(name, "FAILED", start, str(exc))
+                sys.stdout.write(log.read_text(encoding="utf-8") if log.is_file() else "")
             return False
         self.report(name, "ok", start, detail)
         return True
@@ -154,16 +167,25 @@ class Ladder:
         print(f"ladder {self.scenario:<16} {name:<16} {result:<7} {took:6.1f} s  {detail}", flush=True)
 
 
+def climb(scenario: str) -> str:
+    """Run one scenario's ladder; its summary line (result and seconds)."""
+    began = time.monotonic()
+    passed = Ladder(scenario).run()
+    return f"{'ok' if passed else 'FAILED':<7} {time.monotonic() - began:6.1f} s"
+
+
 def main(argv: list[str]) -> int:
-    # A TERM (a CI timeout) unwinds like Ctrl-C, so the scenario at hand is still destroyed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    scenarios = argv or sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
-    took: dict[str, str] = {}
+    parser = argparse.ArgumentParser(description="The check-mode ladder of Molecule scenarios.")
+    parser.add_argument("--jobs", type=int, default=1, help="scenarios climbing side by side (default 1)")
+    parser.add_argument("scenarios", nargs="*", help="default: every molecule/*/")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+    found = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+    first = {name: rank for rank, name in enumerate(LONGEST_FIRST)}
+    scenarios = args.scenarios or sorted(found, key=lambda name: first.get(name, len(first)))
     start = time.monotonic()
-    for scenario in scenarios:
-        began = time.monotonic()
-        passed = Ladder(scenario).run()
-        took[scenario] = f"{'ok' if passed else 'FAILED':<7} {time.monotonic() - began:6.1f} s"
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        took = dict(zip(scenarios, pool.map(climb, scenarios)))
     print("\nladder summary")
     for scenario, line in took.items():
         print(f"  {scenario:<16} {line}")
@@ -171,6 +193,8 @@ def main(argv: list[str]) -> int:
     failed = [s for s, line in took.items() if line.startswith("FAILED")]
     if failed:
         print(f"ladder failed: {' '.join(failed)} (logs in {LOG_DIR.relative_to(ROOT)}/)", file=sys.stderr)
+    if STOP.is_set():
+        return 143
     return 1 if failed else 0
 
 
