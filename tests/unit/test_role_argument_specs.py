@@ -114,6 +114,6 @@ def test_leaving_out_a_required_option_fails_with_the_specs_message(outcomes, ro
     assert f'missing required arguments: {option}' in message
 
 
-@pytest.mark.parametrize(('role', 'entry'), [(role, entry) for role, entry, _ in ENTRY_POINTS])
+@pytest.mark.parametrize(('role', 'entry'), [point[:2] for point in ENTRY_POINTS])
 def test_giving_every_required_option_passes_the_spec(outcomes, role, entry):
     assert outcomes[f'{role}/{entry}/all'] == 'passed'
