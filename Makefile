@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help setup lab lab-down drill bench bench-quick lint sanity units molecule integration build test
+.PHONY: help setup lab lab-down drill bench bench-quick lint docs sanity units molecule integration build test
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,6 +38,11 @@ lint:  ## ansible-lint (production profile), yamllint, ruff
 	ruff check .
 	ruff format --check .
 	antsibull-changelog lint
+	scripts/docs.sh lint
+
+docs:  ## Check the plugin and role docs, then build the HTML site in .cache/docs/site/build/html
+	scripts/setup.sh venv
+	scripts/docs.sh site
 
 sanity:  ## ansible-test sanity on the collection in an ansible_collections tree
 	scripts/setup.sh venv

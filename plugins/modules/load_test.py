@@ -51,7 +51,7 @@ seealso:
 EXAMPLES = r"""
 - name: Load the API through nginx with the admin token
   sre.runbooks.load_test:
-    url: http://13.125.144.8/api/health
+    url: "http://{{ hostvars[groups['o4o_web'][0]].ansible_host }}/api/health"
     headers:
       Host: api.neture.co.kr
       Authorization: "Bearer {{ o4o_admin_token }}"
