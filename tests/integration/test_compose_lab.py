@@ -168,7 +168,7 @@ def test_full_rollback_brings_a_dropped_table_back(stacks):
     )
     assert runner.rc == 0, runner.stdout.read()
     decision = task_results(runner, 'Apply the decision tree to the symptoms')[FRAGRANCE]['ansible_facts'][
-        'rollback_plan'
+        'compose_rollback_plan'
     ]
     assert decision['kind'] == 'full' and decision['investigate']
     assert get(f'{FRAGRANCE_URL}/api/items') == (200, {'items': 500})

@@ -69,7 +69,7 @@ def test_maintenance_checks_its_list_before_the_site_goes_down_and_watches_after
         'maintenance.yml', extravars={'drain_seconds': 1, **SHORT_WATCH}, cmdline=f'-l {FRAGRANCE}'
     )
     assert runner.rc == 0, runner.stdout.read()
-    checklist = fact(runner, 'Checklist | Put the results together', 'maintenance_checklist')
+    checklist = fact(runner, 'Checklist | Put the results together', 'compose_maintenance_checklist')
     assert [line.split(':')[0] for line in checklist] == [
         'backup',
         'restore rehearsal',
@@ -110,7 +110,7 @@ def test_rollback_measures_a_dead_worker_kind_and_decides_on_the_workers(fragran
             cmdline=f'-l {FRAGRANCE} --check --tags decide',
         )
         assert runner.rc == 0, runner.stdout.read()
-        plan = fact(runner, 'Apply the decision tree to the symptoms', 'rollback_plan')
+        plan = fact(runner, 'Apply the decision tree to the symptoms', 'compose_rollback_plan')
         assert plan['kind'] == 'workers', plan
         assert plan['symptoms']['worker_failure_ratio'] == 1.0 and plan['symptoms']['db_errors'] == 0
         sources = '\n'.join(plan['sources'])
@@ -128,7 +128,7 @@ def test_a_measured_slowdown_rolls_back_quick_and_the_watch_follows(fragrance):
     try:
         runner = fragrance.playbook('rollback.yml', extravars=extravars, cmdline=f'-l {FRAGRANCE}')
         assert runner.rc == 0, runner.stdout.read()
-        plan = fact(runner, 'Apply the decision tree to the symptoms', 'rollback_plan')
+        plan = fact(runner, 'Apply the decision tree to the symptoms', 'compose_rollback_plan')
         assert plan['kind'] == 'quick' and plan['symptoms']['latency_ratio'] >= 2, plan
         assert any(line.startswith('latency_ratio ') and 'baseline 0.5 ms' in line for line in plan['sources'])
         assert get('/version') == (200, {'version': 'v0.1.0'})
