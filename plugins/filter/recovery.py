@@ -260,7 +260,7 @@ def recovery_results(hosts: list[Any], plan: dict[str, Any]) -> dict[str, list[s
 
 def _app_lines(host: str, facts: dict[str, Any], plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """PostgreSQL restarted, the release chosen, the app (re)started, nginx reloaded."""
-    if (facts['dr_postgresql_restart'] or {}).get('changed'):
+    if (facts['disaster_recovery_postgresql_restart'] or {}).get('changed'):
         yield 'respond', f'{host}: PostgreSQL restarted'
     if facts['pm2_app_last_good'] and plan.get('release'):
         yield 'restore', f"{host}: release chosen from the deploy history: {facts['pm2_app_last_good']['reason']}"
@@ -336,7 +336,7 @@ def _monitor_lines(host: str, facts: dict[str, Any], plan: dict[str, Any]) -> It
 
 
 _RESULT_FACTS = (
-    'dr_postgresql_restart',
+    'disaster_recovery_postgresql_restart',
     'pm2_app_result',
     'pm2_app_last_good',
     'full_restore_result',

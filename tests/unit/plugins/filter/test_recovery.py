@@ -207,7 +207,7 @@ def test_no_history_names_what_to_give():
 
 RESTORED_HOST = {
     'inventory_hostname': 'db1',
-    'dr_postgresql_restart': {'changed': True},
+    'disaster_recovery_postgresql_restart': {'changed': True},
     'pm2_app_last_good': {'reason': 'newest healthy release'},
     'pm2_app_result': {
         'name': 'api',
