@@ -57,7 +57,7 @@ molecule:  ## Every Molecule scenario's check-mode ladder (check, converge, idem
 	scripts/setup.sh docker
 	scripts/setup.sh images
 	scripts/setup.sh venv
-	scripts/molecule_ladder.py --jobs 2
+	python scripts/molecule_ladder.py --jobs 2
 
 integration: lab  ## End-to-end tests on the lab through ansible-runner: O4O and compose hosts side by side, then the all-host tests
 	scripts/integration.sh

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run the check-mode ladder of every Molecule scenario (issue #21).
 
@@ -16,7 +15,7 @@ scenario this runs, and asserts each step from the PLAY RECAP:
 6. verify
 7. destroy, always, also after a failure
 
-Usage: scripts/molecule_ladder.py [--jobs N] [SCENARIO ...]   (default: every molecule/*/)
+Usage: python scripts/molecule_ladder.py [--jobs N] [SCENARIO ...]   (default: every molecule/*/)
 With --jobs N, N scenarios climb side by side (each has containers of its own), the
 longest first. Each step prints one line with its result and time; the full output
 of a failed step is printed, and every step's output is kept in
@@ -71,7 +70,7 @@ class Recap:
     @classmethod
     def parse(cls, output: str) -> Recap:
         """Sum the recap lines after the last PLAY RECAP of ``output``."""
-        _, found, tail = output.rpartition("PLAY RECAP")
+        found, tail = output.rpartition("PLAY RECAP")[1:]
         lines = [m.groupdict() for m in RECAP_LINE.finditer(tail)] if found else []
         if not lines:
             raise StepFailed("no PLAY RECAP in the output")
