@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """One state-changing run at a time per target: a lock file on the target host.
 
-The file is created with ``O_CREAT | O_EXCL``, so of two runs that race only one
-gets it. It holds the holder as JSON: run id (controller, process id and the
+The file is created with its content at once (a hard link of a written private
+file, which fails when the lock exists), so of two runs that race only one gets it
+and the other reads who. It holds the holder as JSON: run id (controller, process id and the
 process's start time), operator, playbook and start time. The same run taking the
 lock again (a playbook importing another) is a no-op; a different run is refused
 unless it names that holder as stale (``takeover``), which the controller decides.
@@ -50,12 +51,22 @@ def read_holder(path: str) -> dict[str, Any] | None:
 
 
 def _create(path: str, holder: dict[str, Any]) -> bool:
+    """Create path holding holder, all at once: False when it exists already.
+
+    The holder is written to a private file first and hard-linked into place, so
+    another run never sees the lock file without its holder (``O_EXCL`` on the lock
+    itself would leave an empty file for an instant, and a refused run could not say
+    who holds the lock).
+    """
+    partial = f'{path}.{os.getpid()}.{time.monotonic_ns()}.new'
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), 'w', encoding='utf-8') as handle:
+        json.dump(holder, handle, sort_keys=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.link(partial, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-        json.dump(holder, handle, sort_keys=True)
+    finally:
+        os.unlink(partial)
     return True
 
 

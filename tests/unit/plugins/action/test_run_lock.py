@@ -132,3 +132,50 @@ def test_a_live_holder_is_not_stale_when_its_start_time_cannot_be_read(tmp_path,
     (tmp_path / 'localhost.lock').write_text(json.dumps(holder))
     rc, result = lock(tmp_path)
     assert rc != 0 and 'locked by another run' in result['msg']
+
+
+RACER = """
+import json
+import sys
+import time
+from ansible_collections.sre.runbooks.plugins.module_utils import _run_lock
+
+
+dump = json.dump
+
+
+def slow_dump(*args, **kwargs):
+    time.sleep(0.05)  # a slow disk: widen the window between creating the lock and filling it
+    dump(*args, **kwargs)
+
+
+json.dump = slow_dump
+path, run_id = sys.argv[1:]
+try:
+    print('took' if _run_lock.acquire(path, {'run_id': run_id, 'play': 'race'})[0] else 'again')
+except _run_lock.LockHeld as held:
+    print('held', held.holder['run_id'], held.holder.get('play'))
+"""
+
+
+def test_of_racing_runs_the_refused_one_always_reads_the_full_holder(tmp_path):
+    """CI once saw the loser of a race read an empty lock file ('play ?'): the lock
+    must appear with its holder already in it."""
+    path = _run_lock.lock_path(str(tmp_path), 'api')
+    for attempt in range(10):
+        racers = [
+            subprocess.Popen(
+                [sys.executable, '-c', RACER, path, f'c:{attempt}:{name}'],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, 'PYTHONPATH': os.pathsep.join(sys.path)},
+            )
+            for name in ('a', 'b', 'c')
+        ]
+        outputs = sorted(racer.communicate(timeout=60)[0].split() for racer in racers)
+        winners = [out for out in outputs if out == ['took']]
+        assert len(winners) == 1, outputs
+        winner_id = json.loads(open(path, encoding='utf-8').read())['run_id']
+        assert all(out == ['held', winner_id, 'race'] for out in outputs if out != ['took']), outputs
+        os.unlink(path)
+    assert os.listdir(tmp_path) == [], 'no private holder file is left behind'
