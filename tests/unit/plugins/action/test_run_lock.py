@@ -175,7 +175,7 @@ def test_of_racing_runs_the_refused_one_always_reads_the_full_holder(tmp_path):
         outputs = sorted(racer.communicate(timeout=60)[0].split() for racer in racers)
         winners = [out for out in outputs if out == ['took']]
         assert len(winners) == 1, outputs
-        winner_id = json.loads(open(path, encoding='utf-8').read())['run_id']
+        winner_id = _run_lock.read_holder(path)['run_id']
         assert all(out == ['held', winner_id, 'race'] for out in outputs if out != ['took']), outputs
         os.unlink(path)
     assert os.listdir(tmp_path) == [], 'no private holder file is left behind'
