@@ -1,5 +1,8 @@
 """Measure 6: playbooks/health_check.yml against 2, 8 and 16 lab web hosts, with the
-collection's ansible.cfg and with stock settings (bench/stock.cfg).
+collection's ansible.cfg, with stock settings (bench/stock.cfg) and with the collection's
+ansible.cfg plus the Mitogen strategy (the opt-in of scripts/with-mitogen.sh, docs/mitogen.md),
+all three in the same run. Besides the wall time, the machine's CPU seconds per host-task
+(one task on one host: ok + changed + failed + skipped in the recap).
 
 The hosts are extra copies of the lab's web image (systemd, sshd, nginx proxying to the
 lab api host) on the lab network, labelled like the lab so `make lab-down` removes them."""
@@ -7,7 +10,9 @@ lab api host) on the lab network, labelled like the lab so `make lab-down` remov
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +21,8 @@ import yaml
 
 from .common import CACHE, LAB_KEY, ROOT, lab_ssh, median, playbook, run, say
 
+# The whole recap line: host-tasks are counted from it (common.RECAP stops at failed).
+RECAP_ALL = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)', re.M)
 IMAGE = 'sre-runbooks/lab-web:latest'
 SYSTEMD_HOST = ['--cap-add', 'SYS_ADMIN', '--cgroupns', 'host', '--tmpfs', '/run', '--tmpfs', '/run/lock',
                 '--tmpfs', '/tmp', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:ro', '--stop-signal', 'SIGRTMIN+3',
@@ -79,33 +86,68 @@ def _busy_cpu_s() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf('SC_CLK_TCK')  # minus idle and iowait
 
 
-def _timed(path: Path, config: Path) -> tuple[float, float]:
+def mitogen_env() -> dict[str, str]:
+    """The environment scripts/with-mitogen.sh --lab sets: the Mitogen strategy over the collection's settings."""
+    spec = importlib.util.find_spec('ansible_mitogen')  # pip install -r requirements.txt
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError('mitogen is not installed: pip install -r requirements.txt')
+    plugins = Path(spec.submodule_search_locations[0]) / 'plugins' / 'strategy'
+    return {
+        'ANSIBLE_STRATEGY_PLUGINS': str(plugins),
+        'ANSIBLE_STRATEGY': 'mitogen_linear',
+        # Mitogen puts `StrictHostKeyChecking yes` before ansible_ssh_common_args and ssh keeps
+        # the first value; the lab's throwaway host keys are not in known_hosts.
+        'ANSIBLE_HOST_KEY_CHECKING': 'False',
+    }
+
+
+def host_tasks(log: str) -> int:
+    """Tasks run, summed over hosts: ok + changed + failed + skipped of every recap line."""
+    return sum(int(m[1]) + int(m[2]) + int(m[3]) + int(m[4]) for m in RECAP_ALL.findall(log))
+
+
+def _timed(path: Path, config: Path, env: dict[str, str]) -> tuple[float, float, int]:
     # ControlPersist sockets of the other setting must not help this one.
     subprocess.run(['pkill', '-f', 'ssh: .*\\[mux\\]'], check=False)
     busy = _busy_cpu_s()
-    seconds = playbook('-i', str(path), 'playbooks/health_check.yml', config=config)['seconds']
-    return seconds, round(_busy_cpu_s() - busy, 2)
+    result = playbook('-i', str(path), 'playbooks/health_check.yml', config=config, env=env)
+    return result['seconds'], round(_busy_cpu_s() - busy, 2), host_tasks(result['log'])
 
 
 def measure(sizes: list[int], runs: int) -> dict:
-    configs = {'collection': ROOT / 'ansible.cfg', 'stock': ROOT / 'bench' / 'stock.cfg'}
+    configs = {
+        'collection': (ROOT / 'ansible.cfg', {}),
+        'stock': (ROOT / 'bench' / 'stock.cfg', {}),
+        'mitogen': (ROOT / 'ansible.cfg', mitogen_env()),
+    }
     results = {}
     with hosts(max(sizes)):
         for size in sizes:
             path = inventory(size)
             times = {name: [] for name in configs}
             cpu = {name: [] for name in configs}
+            tasks = {name: [] for name in configs}
             for _run in range(runs):
-                for name, config in configs.items():
-                    seconds, busy = _timed(path, config)
+                for name, (config, env) in configs.items():
+                    seconds, busy, count = _timed(path, config, env)
                     times[name].append(seconds)
                     cpu[name].append(busy)
+                    tasks[name].append(count)
             entry = {name: median(values) for name, values in times.items()}
             entry['runs'] = times
             entry['cpu_s'] = {name: median(values) for name, values in cpu.items()}
+            entry['host_tasks'] = {name: max(values) for name, values in tasks.items()}
+            entry['cpu_s_per_host_task'] = {
+                name: round(entry['cpu_s'][name] / entry['host_tasks'][name], 4) if entry['host_tasks'][name] else None
+                for name in configs
+            }
             entry['ratio'] = round(entry['collection'] / entry['stock'], 3)
+            entry['ratio_mitogen'] = round(entry['mitogen'] / entry['stock'], 3)
+            per = entry['cpu_s_per_host_task']
             say(
-                f"{size:>2} hosts: collection {entry['collection']} s, stock {entry['stock']} s, ratio {entry['ratio']}"
+                f"{size:>2} hosts: collection {entry['collection']} s, stock {entry['stock']} s, "
+                f"mitogen {entry['mitogen']} s; ratio {entry['ratio']} (mitogen {entry['ratio_mitogen']}); "
+                f"CPU s per host-task: collection {per['collection']}, stock {per['stock']}, mitogen {per['mitogen']}"
             )
             results[str(size)] = entry
     return results
