@@ -38,6 +38,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils._postgres import (
     COUNT_ROWS_SQL,
     PostgresError,
     Target,
+    count_rows,
     table_counts,
 )
 
@@ -235,7 +236,7 @@ def rehearse(
     target.script('CREATE DATABASE :"restore" OWNER :"owner" TEMPLATE template0;', variables)
     try:
         _load_backup(target, backup, restore, jobs)
-        counts = table_counts(target.script(COUNT_ROWS_SQL, {}, database=restore))
+        counts = count_rows(target, restore, workers=jobs)
     except PostgresError as err:
         raise RestoreError(f"restoring {backup['path']} into {restore} failed: {err}") from err
     expected = backup.get('tables') or {}

@@ -30,8 +30,12 @@ description:
   - With O(max_age_minutes), a backup older than that is refused; with O(taken_before)
     (when a compromise began) the backup must be taken before it and its age counts from
     it, not from now, and the advice never is to back up the compromised data.
-  - Runbook procedures O6, Q8 and F7. Put M(sre.runbooks.backup_gate) and
-    M(sre.runbooks.confirm) between the two phases (the C(pg_restore) role does).
+  - O(phase=restore) does both in one run, the swap only after the rehearsal passed: the
+    backup is chosen, its checksum read and its age checked once, and no second module run
+    pays its start-up. The C(pg_restore) role uses it.
+  - Runbook procedures O6, Q8 and F7. Put M(sre.runbooks.confirm) before the first phase that
+    changes anything (the C(pg_restore) role does); the checks of M(sre.runbooks.backup_gate)
+    on the chosen backup are this module's own, before anything is changed.
 requirements:
   - For custom-format backups, C(pg_restore) on the target or inside O(container), as new as the
     C(pg_dump) that took the backup (an older C(pg_restore) refuses a newer archive); O4O archives
@@ -55,10 +59,11 @@ options:
     type: path
   phase:
     description:
-      - Which part to run. V(reopen) only allows connections again to O(database) and to
-        the copy a swap set aside, and reports which database is live.
+      - Which part to run. V(restore) is V(rehearse) then V(swap) in one run. V(reopen) only
+        allows connections again to O(database) and to the copy a swap set aside, and reports
+        which database is live.
     type: str
-    choices: [rehearse, swap, reopen]
+    choices: [rehearse, swap, restore, reopen]
     required: true
   max_age_minutes:
     description:
@@ -133,6 +138,15 @@ EXAMPLES = r"""
     database: o4o_platform
     backup: "{{ __rehearsal.backup.path }}"
     phase: swap
+
+- name: Or both in one run, as the pg_restore role does (after its confirmation)
+  become: true
+  become_user: postgres
+  sre.runbooks.pg_restore:
+    database: o4o_platform
+    backup_dir: /backup/postgres
+    phase: restore
+    max_age_minutes: 10080
 """
 
 RETURN = r"""
@@ -149,13 +163,17 @@ tables:
   description: Row count per table of the rehearsal (or of the live database after the swap).
   returned: when a rehearsal ran or was found
   type: dict
+rehearsal:
+  description: The rehearsal part of O(phase=restore) - whether it changed anything, its message and row counts.
+  returned: phase=restore, when the swap ran
+  type: dict
 broken:
   description: Name the old database was renamed to.
-  returned: phase=swap
+  returned: phase=swap or restore
   type: str
 resumed:
   description: Whether the swap finished the work of an earlier run that died.
-  returned: phase=swap
+  returned: phase=swap or restore
   type: bool
 """
 
@@ -245,7 +263,7 @@ def main() -> None:
             database=dict(type='str', required=True),
             backup=dict(type='path'),
             backup_dir=dict(type='path'),
-            phase=dict(type='str', choices=['rehearse', 'swap', 'reopen'], required=True),
+            phase=dict(type='str', choices=['rehearse', 'swap', 'restore', 'reopen'], required=True),
             required_tables=dict(type='list', elements='str', default=[]),
             owner=dict(type='str'),
             jobs=dict(type='int', default=2),
@@ -256,6 +274,7 @@ def main() -> None:
         required_if=[
             ('phase', 'rehearse', ('backup', 'backup_dir'), True),
             ('phase', 'swap', ('backup', 'backup_dir'), True),
+            ('phase', 'restore', ('backup', 'backup_dir'), True),
         ],
         supports_check_mode=True,
     )
@@ -281,14 +300,27 @@ def main() -> None:
 
 
 def run_restore(module: AnsibleModule, target: Target, backup: dict, result: dict) -> None:
-    """phase=rehearse or swap with the chosen backup."""
-    database = module.params['database']
+    """phase=rehearse, swap or restore (both in this one run) with the chosen backup."""
+    database, phase = module.params['database'], module.params['phase']
     state = database_state(target, {'live': database, 'restore': f'{database}_restore'})
     done, again = live_is_restored(module, target, backup, state, result)
     check_age(module, backup, result)
-    if module.params['phase'] == 'rehearse':
-        run_rehearsal(module, target, backup, result, state=state, done=done, again=again)
+    if phase in ('rehearse', 'restore'):
+        rehearsal = run_rehearsal(module, target, backup, state=state, done=done, again=again)
+        if phase == 'rehearse' or module.check_mode:
+            # Check mode of phase=restore: the swap is predicted from the rehearsal's prediction.
+            swap_msg = f'; then {predicted_swap(database, state["live"]["exists"])}' if phase == 'restore' else ''
+            module.exit_json(**{**rehearsal, 'msg': rehearsal['msg'] + swap_msg}, **result)
+        result['rehearsal'] = rehearsal
+        again = ''  # the rehearsal's message already says why
     run_swap(module, target, backup, result, live_exists=state['live']['exists'], again=again)
+
+
+def predicted_swap(database: str, live_exists: bool) -> str:
+    restore = f'{database}_restore'
+    if live_exists:
+        return f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}'
+    return f'would rename {restore} to {database} (which does not exist yet)'
 
 
 def live_is_restored(
@@ -315,40 +347,33 @@ def live_is_restored(
     )
 
 
-def run_rehearsal(
-    module: AnsibleModule, target: Target, backup: dict, result: dict, *, state: dict, done: bool, again: str
-) -> None:
-    """phase=rehearse: restore backup into <db>_restore and verify it (done, again: what
-    live_is_restored found)."""
+def run_rehearsal(module: AnsibleModule, target: Target, backup: dict, *, state: dict, done: bool, again: str) -> dict:
+    """Restore backup into <db>_restore and verify it, unless that is done (done, again:
+    what live_is_restored found); returns changed, msg and the row counts."""
     p = module.params
     database, restore = p['database'], f"{p['database']}_restore"
     live, rehearsal = state['live'], state['restore']
     if not live['exists'] and not done and not p['allow_missing_live']:
         module.fail_json(
             msg=f'database {database} does not exist on this server; check the name (nothing was changed)',
-            **result,
+            backup=backup,
         )
     marker = rehearsal['marker'] or {}
     if (rehearsal['exists'] and marker.get('sha256') == backup['sha256']) or done:
-        module.exit_json(
-            msg=f'{restore} already holds the verified rehearsal of {backup["path"]}',
-            tables=(marker or live['marker'] or {}).get('tables'),
-            **result,
-        )
+        return {
+            'changed': False,
+            'msg': f'{restore} already holds the verified rehearsal of {backup["path"]}',
+            'tables': (marker or live['marker'] or {}).get('tables'),
+        }
     if module.check_mode:
-        module.exit_json(
-            changed=True,
-            msg=f"{again}would restore {backup['path']} into {restore} and verify it",
-            **result,
-        )
+        return {'changed': True, 'msg': f"{again}would restore {backup['path']} into {restore} and verify it"}
     owner = p['owner'] or (database_owner(target, database) if live['exists'] else 'postgres')
     rehearsed = rehearse(target, database, backup, owner=owner, required_tables=p['required_tables'], jobs=p['jobs'])
-    module.exit_json(
-        changed=True,
-        tables=rehearsed['tables'],
-        msg=f"{again}restored {backup['path']} into {restore}; row counts match the manifest",
-        **result,
-    )
+    return {
+        'changed': True,
+        'tables': rehearsed['tables'],
+        'msg': f"{again}restored {backup['path']} into {restore}; row counts match the manifest",
+    }
 
 
 def run_swap(
@@ -356,25 +381,18 @@ def run_swap(
 ) -> None:
     """phase=swap: <db> becomes <db>_broken_<timestamp> and <db>_restore becomes <db>."""
     p = module.params
-    database, restore = p['database'], f"{p['database']}_restore"
+    database = p['database']
     if module.check_mode:
-        module.exit_json(
-            changed=True,
-            msg=again
-            + (
-                f'would rename {database} to {database}_broken_<timestamp> and {restore} to {database}'
-                if live_exists
-                else f'would rename {restore} to {database} (which does not exist yet)'
-            ),
-            **result,
-        )
+        module.exit_json(changed=True, msg=again + predicted_swap(database, live_exists), **result)
     swapped = swap(target, database, backup['sha256'], allow_missing_live=p['allow_missing_live'])
+    rehearsal = result.get('rehearsal') or {}
     module.exit_json(
-        changed=swapped['changed'],
+        changed=swapped['changed'] or rehearsal.get('changed', False),
         broken=swapped['broken'],
         tables=backup.get('tables'),
         resumed=swapped.get('resumed', False),
-        msg=f"{again}{database} now serves the restore of {backup['path']}; "
+        msg=(f"{rehearsal['msg']}; " if rehearsal else '')
+        + f"{again}{database} now serves the restore of {backup['path']}; "
         + (f"the old one is {swapped['broken']}" if swapped['broken'] else 'there was no old one'),
         **result,
     )

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The O4O restore on the lab, behind its guards: without a fresh verified backup it
-rehearses but never swaps; on an inventory marked production without confirmation it
-stops before the rehearsal. The live database stays exactly as it was."""
+stops before it creates the rehearsal; on an inventory marked production without
+confirmation it stops before the restore task. The live database stays exactly as it was."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 
 from .conftest import task_results
 
-SWAP = 'Swap | Put the rehearsal in place of o4o_platform'
-REHEARSE = 'Rehearse | Restore the backup into <db>_restore and check every row count against the manifest'
+RESTORE = 'Restore | Rehearse the backup into <db>_restore, check every row count, then put it in place of o4o_platform'
 
 
 def live_state(lab) -> str:
@@ -46,8 +45,7 @@ def test_production_without_confirmation_is_refused_before_the_rehearsal(damaged
     refusal = task_results(runner, "Guard | Require the operator's confirmation of o4o_platform")['api']
     assert 'refusing to replace with its rehearsed restore the database o4o_platform in production' in refusal['msg']
     assert '-e sre_confirm=o4o_platform' in refusal['msg']
-    tasks = {e['event_data'].get('task') for e in runner.events}
-    assert REHEARSE not in tasks and SWAP not in tasks
+    assert RESTORE not in {e['event_data'].get('task') for e in runner.events}
     assert runner.stats.get('changed', {}).get('api', 0) == 0
     assert live_state(damaged_lab) == before
 
@@ -56,15 +54,17 @@ def test_stale_backup_is_refused_before_the_rehearsal(damaged_lab):
     before = live_state(damaged_lab)
     runner = damaged_lab.playbook('restore_database.yml', extravars={'pg_restore_backup_max_age_minutes': 0.0001})
     assert runner.rc != 0
-    gate = task_results(runner, 'Guard | Require a verified source backup younger than the limit')['api']
-    assert 'over the limit' in gate['msg'] and 'playbooks/backup.yml' in gate['msg']
-    assert REHEARSE not in {e['event_data'].get('task') for e in runner.events}
+    refusal = task_results(runner, RESTORE)['api']
+    assert 'over the limit' in refusal['msg'] and 'pg_restore_backup_max_age_minutes' in refusal['msg']
+    assert 'Nothing was changed' in refusal['msg']
     assert runner.stats.get('changed', {}).get('api', 0) == 0
     assert live_state(damaged_lab) == before
+    rehearsal = "SELECT count(*) FROM pg_database WHERE datname = 'o4o_platform_restore'"
+    assert damaged_lab.exec('api', 'psql', '-XAtc', rehearsal, user='postgres').strip() == '0'
 
 
 def test_production_inventory_restore_is_only_listed(lab):
     runner = lab.playbook('restore_database.yml', inventory='inventories/o4o', cmdline='--list-tasks')
     assert runner.rc == 0
     listing = runner.stdout.read()
-    assert 'Guard | Require the operator' in listing and 'Rehearse | Restore the backup' in listing
+    assert 'Guard | Require the operator' in listing and 'Restore | Rehearse the backup' in listing

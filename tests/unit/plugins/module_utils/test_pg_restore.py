@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.sre.runbooks.plugins.module_utils import _pg_restore
 from ansible_collections.sre.runbooks.plugins.module_utils._backup import list_backups
 from ansible_collections.sre.runbooks.plugins.module_utils._pg_backup import take_backup
-from ansible_collections.sre.runbooks.plugins.module_utils._postgres import Target
+from ansible_collections.sre.runbooks.plugins.module_utils._postgres import Target, count_rows
 from tests.support.services import terminate_when_busy
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -242,3 +242,16 @@ def test_a_restore_whose_server_session_is_lost_fails_cleanly_and_a_rerun_conver
     _pg_restore.rehearse(target, name, backup, owner='postgres', required_tables=[])
     _pg_restore.swap(target, name, backup['sha256'])
     assert users(target, name) == backup['tables']['public.users']
+
+
+def test_counting_in_parallel_gives_the_serial_count_of_every_table(target):
+    """The rehearsal counts with pg_restore_jobs sessions at once (issue #20); names that
+    need quoting, a second schema and an empty table count the same as serially."""
+    name = NAMES[1]
+    seed(target, name, 250)
+    sql(target, 'CREATE SCHEMA "Odd.Schema"; CREATE TABLE "Odd.Schema"."T 1" (id int);', database=name)
+    sql(target, 'CREATE TABLE empty (id int);', database=name)
+    serial = count_rows(target, name)
+    assert serial == {'Odd.Schema.T 1': 0, 'public.empty': 0, 'public.orders': 250, 'public.users': 250}
+    assert count_rows(target, name, workers=2) == serial
+    assert count_rows(target, name, workers=8) == serial

@@ -174,3 +174,33 @@ def test_check_mode_predicts_each_phase_and_changes_nothing(target, backup):
     assert rc == 0 and result['changed'], result
     assert result['msg'] == f'would rename {NAME} to {NAME}_broken_<timestamp> and {NAME}_restore to {NAME}'
     assert sql(target, databases, db=NAME) == [[NAME], [f'{NAME}_restore']]
+
+
+def test_phase_restore_rehearses_verifies_and_swaps_in_one_run(target, backup):
+    """The role's one module run (issue #20): check mode predicts both steps, the real run
+    does both, the re-run finds the restore done."""
+    databases = "SELECT datname FROM pg_database WHERE datname LIKE :'db' || '%' ORDER BY 1"
+    sql(target, 'DELETE FROM users WHERE id > 900', database=NAME)
+    rc, result = run(target, backup, 'restore', check=True)
+    assert rc == 0 and result['changed'], result
+    assert result['msg'] == (
+        f"would restore {backup['path']} into {NAME}_restore and verify it; "
+        f'then would rename {NAME} to {NAME}_broken_<timestamp> and {NAME}_restore to {NAME}'
+    )
+    assert sql(target, databases, db=NAME) == [[NAME]] and users(target) == 900
+    rc, result = run(target, backup, 'restore')
+    assert rc == 0 and result['changed'] and users(target) == 1000, result
+    assert result['rehearsal']['changed'] and result['rehearsal']['tables'] == {'public.users': 1000}
+    assert result['broken'].startswith(f'{NAME}_broken_') and 'row counts match the manifest' in result['msg']
+    rc, result = run(target, backup, 'restore')
+    assert rc == 0 and not result['changed'] and 'already is the restore' in result['msg'], result
+
+
+def test_phase_restore_of_a_corrupt_backup_changes_nothing(target, backup):
+    with open(backup['path'], 'r+b') as handle:
+        handle.seek(-10, 2)
+        handle.write(b'corrupted!')
+    rc, result = run(target, backup, 'restore')
+    assert rc != 0 and 'cannot be used' in result['msg'] and 'sha256' in result['msg'], result
+    databases = "SELECT datname FROM pg_database WHERE datname LIKE :'db' || '%' ORDER BY 1"
+    assert sql(target, databases, db=NAME) == [[NAME]]
