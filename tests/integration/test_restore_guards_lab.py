@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import task_results
 
-RESTORE = 'Restore | Rehearse the backup into <db>_restore, check every row count, then put it in place of o4o_platform'
+RESTORE = 'Restore | Rehearse into <db>_restore, check every row count, then put it in place of o4o_platform'
 
 
 def live_state(lab) -> str:
@@ -67,4 +67,4 @@ def test_production_inventory_restore_is_only_listed(lab):
     runner = lab.playbook('restore_database.yml', inventory='inventories/o4o', cmdline='--list-tasks')
     assert runner.rc == 0
     listing = runner.stdout.read()
-    assert 'Guard | Require the operator' in listing and 'Restore | Rehearse the backup' in listing
+    assert 'Guard | Require the operator' in listing and 'Restore | Rehearse into' in listing
