@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import task_results
 
-RESTORE = 'Restore | Rehearse into <db>_restore, check every row count, then put it in place of o4o_platform'
+RESTORE = 'Restore | Rehearse into <db>_restore, check every row count, then swap it in for o4o_platform'
 
 
 def live_state(lab) -> str:
