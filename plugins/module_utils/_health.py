@@ -235,13 +235,17 @@ def probe_memory(limit: float, meminfo: str = '/proc/meminfo') -> dict[str, Any]
     return _result('memory', 'memory', pct <= limit, f'{pct}% used (limit {limit}%)', started, used_percent=pct)
 
 
-def run_all(params: dict[str, Any], which: Callable[[str], str | None], run: Runner) -> list[dict[str, Any]]:
-    """Run every probe named in the module's parameters, concurrently (they are
-    independent, and a slow one - pm2 starts Node - should not queue the others);
-    the results keep a fixed order."""
+# The check lists of health_probe, in the order their results are reported.
+CHECK_KINDS = ('http', 'tcp', 'postgres', 'redis', 'services', 'pm2', 'disk')
+
+
+def _probes(
+    params: dict[str, Any], which: Callable[[str], str | None], run: Runner
+) -> list[Callable[[], dict[str, Any]]]:
+    """One callable per check of a set of check lists (CHECK_KINDS), in their order."""
     probes: list[Callable[[], dict[str, Any]]] = [partial(probe_http, spec) for spec in params.get('http') or []]
     probes += [partial(probe_tcp, spec) for spec in params.get('tcp') or []]
-    pg_isready = which('pg_isready') or 'pg_isready'
+    pg_isready = (which('pg_isready') or 'pg_isready') if params.get('postgres') else 'pg_isready'
     for spec in params.get('postgres') or []:
         host, port = spec.get('host', '127.0.0.1'), spec.get('port', 5432)
         argv = [pg_isready, '-h', host, '-p', str(port), '-t', str(spec.get('timeout', 5))]
@@ -251,16 +255,63 @@ def run_all(params: dict[str, Any], which: Callable[[str], str | None], run: Run
         name = spec.get('name') or f'postgres {host}:{port}'
         probes.append(lambda name=name, argv=argv: probe_command(name, 'postgres', argv, run)[0])
     probes += [partial(probe_redis, spec) for spec in params.get('redis') or []]
-    systemctl = which('systemctl') or 'systemctl'
+    systemctl = (which('systemctl') or 'systemctl') if params.get('services') else 'systemctl'
     for service in params.get('services') or []:
         argv = [systemctl, 'is-active', service]
         probes.append(lambda service=service, argv=argv: probe_command(f'service {service}', 'service', argv, run)[0])
     pm2_bin = which('pm2') if params.get('pm2') else None
     probes += [partial(probe_pm2, spec, pm2_bin, run) for spec in params.get('pm2') or []]
     probes += [partial(probe_disk, spec) for spec in params.get('disk') or []]
-    if params.get('memory_max_percent') is not None:
-        probes.append(partial(probe_memory, float(params['memory_max_percent'])))
+    return probes
+
+
+def _run_concurrently(probes: list[Callable[[], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The probes' results in their order; the probes run at once (at most 8)."""
     if len(probes) < 2:
         return [probe() for probe in probes]
     with ThreadPoolExecutor(max_workers=min(8, len(probes))) as pool:
         return list(pool.map(lambda probe: probe(), probes))
+
+
+def _cached(which: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    found: dict[str, str | None] = {}
+
+    def lookup_once(name: str) -> str | None:
+        if name not in found:
+            found[name] = which(name)
+        return found[name]
+
+    return lookup_once
+
+
+def run_all(params: dict[str, Any], which: Callable[[str], str | None], run: Runner) -> list[dict[str, Any]]:
+    """Run every probe named in the module's parameters, concurrently (they are
+    independent, and a slow one - pm2 starts Node - should not queue the others);
+    the results keep a fixed order."""
+    probes = _probes(params, which, run)
+    if params.get('memory_max_percent') is not None:
+        probes.append(partial(probe_memory, float(params['memory_max_percent'])))
+    return _run_concurrently(probes)
+
+
+def run_components(
+    params: dict[str, Any], which: Callable[[str], str | None], run: Runner
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """run_all for the top-level checks and for each of ``params['components']`` (a
+    list of ``{name, http, tcp, ...}``), all in one pool: a host with several
+    components pays one module run, and its slowest check sets the time.
+
+    Returns the top-level results (as run_all) and, per component name, its results
+    in the order of run_all; each component result also carries ``component``."""
+    which = _cached(which)
+    top = _probes(params, which, run)
+    if params.get('memory_max_percent') is not None:
+        top.append(partial(probe_memory, float(params['memory_max_percent'])))
+    groups = [(component['name'], _probes(component, which, run)) for component in params.get('components') or []]
+    results = _run_concurrently(top + [probe for _name, probes in groups for probe in probes])
+    flat, rest = results[: len(top)], results[len(top) :]
+    by_component: dict[str, list[dict[str, Any]]] = {}
+    for name, probes in groups:
+        by_component[name] = [dict(result, component=name) for result in rest[: len(probes)]]
+        rest = rest[len(probes) :]
+    return flat, by_component

@@ -163,6 +163,52 @@ def test_run_all_runs_probes_at_once_and_keeps_their_order(tmp_path):
     assert [r['name'] for r in results] == ['service a', 'service b', 'service c', f'disk {tmp_path}']
 
 
+def test_components_run_in_one_pool_and_come_back_per_component(tmp_path):
+    """Two components and a top-level check: all at once (0.5 s each, about 0.5 s in
+    all), the top-level results as run_all, each component's in its own order and
+    marked with its name; a tool is looked up once however many components use it."""
+    looked_up: list[str] = []
+
+    def which(name):
+        looked_up.append(name)
+
+    def slow_run(argv, env):
+        time.sleep(0.5)
+        return 0, 'active', ''
+
+    params = {
+        'services': ['top'],
+        'components': [
+            {'name': 'web', 'services': ['nginx'], 'disk': [{'path': str(tmp_path)}]},
+            {'name': 'api', 'services': ['a', 'b']},
+            {'name': 'empty'},
+        ],
+    }
+    started = time.monotonic()
+    top, components = _health.run_components(params, which, slow_run)
+    assert time.monotonic() - started < 1.2
+    assert [r['name'] for r in top] == ['service top'] and 'component' not in top[0]
+    assert list(components) == ['web', 'api', 'empty']
+    assert [r['name'] for r in components['web']] == ['service nginx', f'disk {tmp_path}']
+    assert [r['name'] for r in components['api']] == ['service a', 'service b']
+    assert components['empty'] == []
+    assert {r['component'] for r in components['api']} == {'api'}
+    assert looked_up == ['systemctl']
+
+
+def test_components_keep_each_result_with_its_component(http_url):
+    params = {
+        'components': [
+            {'name': 'up', 'http': [{'name': 'health', 'url': f'{http_url}/health'}]},
+            {'name': 'down', 'http': [{'name': 'health', 'url': f'{http_url}/down'}]},
+        ]
+    }
+    top, components = _health.run_components(params, shutil.which, run)
+    assert top == []
+    assert components['up'][0]['ok'] and not components['down'][0]['ok']
+    assert 'status 503' in components['down'][0]['detail']
+
+
 @pytest.mark.parametrize(
     ('url', 'shown'),
     [

@@ -64,3 +64,52 @@ def test_header_and_body_secrets_never_reach_the_output(http_url, verbosity):
     assert rc == 0 and result['healthy'], result
     shown = json.dumps(result)
     assert token not in shown and password not in shown, shown
+
+
+def test_components_are_probed_in_one_run_and_reported_each(http_url, redis_port):
+    rc, result = run_module(
+        {
+            'disk': [{'path': '/'}],
+            'components': [
+                {
+                    'name': 'api',
+                    'http': [{'name': 'health', 'url': f'{http_url}/down'}],
+                    'redis': [{'port': redis_port}],
+                },
+                {'name': 'site', 'http': [{'name': 'health', 'url': f'{http_url}/health'}]},
+            ],
+        }
+    )
+    assert rc == 0, result
+    assert not result['healthy'] and result['failed_checks'] == ['health']
+    assert [(c['kind'], c.get('component')) for c in result['checks']] == [
+        ('disk', None),
+        ('http', 'api'),
+        ('redis', 'api'),
+        ('http', 'site'),
+    ]
+    api, site = result['components']['api'], result['components']['site']
+    assert not api['healthy'] and api['failed_checks'] == ['health'] and len(api['checks']) == 2
+    assert site['healthy'] and site['failed_checks'] == [] and site['checks'][0]['component'] == 'site'
+    rc, result = run_module(
+        {'components': [{'name': 'api', 'http': [{'url': f'{http_url}/down'}]}], 'fail_on_unhealthy': True}
+    )
+    assert rc != 0 and f'api: {http_url}/down: status 503' in result['msg']
+
+
+def test_components_are_checked_like_the_top_level_options():
+    rc, result = run_module({'components': [{'name': 'api', 'http': [{'name': 'no url'}]}]})
+    assert rc != 0 and 'url' in result['msg']
+    rc, result = run_module({'components': [{'name': 'a'}, {'name': 'a'}]})
+    assert rc != 0 and 'repeated: a' in result['msg']
+
+
+def test_secrets_of_components_never_reach_the_output(http_url):
+    token = 'tok-c0mp0nent-secret'
+    check = {'name': 'login', 'url': f'{http_url}/login', 'method': 'POST', 'status': [201]}
+    rc, result = run_module(
+        {'components': [{'name': 'api', 'http': [{**check, 'headers': {'Authorization': f'Bearer {token}'}}]}]},
+        '-vvv',
+    )
+    assert rc == 0 and result['components']['api']['healthy'], result
+    assert token not in json.dumps(result)
