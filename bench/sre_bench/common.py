@@ -16,6 +16,8 @@ LAB_KEY = ROOT / '.cache' / 'lab' / 'ssh' / 'id_ed25519'
 # The lab's o4o_api hosts also archive the app's files and copy each backup to the
 # controller's store (rebuild scenarios); a benchmark backup is the database alone.
 DATABASE_ONLY = '{"pg_backup_app_files": [], "pg_backup_offsite_dir": ""}'
+# profile_tasks' recap line: "<role> : <task> ---- 1.47s".
+TASK_TIME = re.compile(r'^(.+?) -+ (\d+\.\d+)s$', re.M)
 RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 
 
@@ -90,3 +92,19 @@ def playbook(*args: str, config: Path | None = None, env: dict[str, str] | None 
         raise RuntimeError(f"ansible-playbook {' '.join(args)} failed:\n" + '\n'.join(log.splitlines()[-25:]))
     recap = {m[0]: {'ok': int(m[1]), 'changed': int(m[2]), 'failed': int(m[4])} for m in RECAP.findall(log)}
     return {'seconds': round(seconds, 3), 'recap': recap, 'log': log}
+
+
+def where_the_time_goes(run: dict, engine: str) -> dict:
+    """Split a playbook run (from playbook(), with profile_tasks on, as in ansible.cfg) into
+    the task whose name contains `engine`, the other tasks, and what no task accounts for:
+    ansible-playbook's start-up, inventory and plays."""
+    tasks = [(name.strip(), float(seconds)) for name, seconds in TASK_TIME.findall(run['log'])]
+    work = sum(seconds for name, seconds in tasks if engine in name)
+    others = sum(seconds for name, seconds in tasks if engine not in name)
+    return {
+        'total_s': run['seconds'],
+        'engine_task_s': round(work, 3),
+        'other_tasks_s': round(others, 3),
+        'other_tasks': len(tasks) - sum(1 for name, _ in tasks if engine in name),
+        'start_up_and_plays_s': round(run['seconds'] - work - others, 3),
+    }

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 from . import dataset
-from .common import API, DATABASE_ONLY, lab, median, playbook, psql, say, timed_on_lab
+from .common import API, DATABASE_ONLY, lab, median, playbook, psql, say, timed_on_lab, where_the_time_goes
 from .memory import PeakSampler, container_pid
 
 TABLES = ['public.accounts', 'public.orders', 'public.events', 'public.bench_writes']
+# The split of the last role run of each kind (where_the_time_goes), for the report.
+BREAKDOWN: dict[str, dict] = {}
 
 
 def _host_memory(action):
@@ -27,6 +29,7 @@ def _role_backup(db: str, layout: str) -> float:
         *('-e', f'pg_backup_layout={layout}', '-e', f'pg_backup_prefix={db}', '-e', 'pg_backup_force=true'),
         *('-e', 'pg_backup_keep=1', '-e', DATABASE_ONLY),
     )
+    BREAKDOWN[f'backup {layout}'] = where_the_time_goes(run, 'Backup | Dump')
     return run['seconds']
 
 
@@ -66,6 +69,8 @@ def backup(db: str, runs: int) -> dict:
     result['pg_backup role (custom)']['file_mb'] = round(manifest['size'] / 2**20, 1)
     result['pg_backup role (o4o_archive)']['engine_s'] = _newest_manifest(db, 'o4o_archive')['duration_s']
     result['raw pg_dump -Fc']['file_mb'] = round(int(sizes[0]) / 2**20, 1)
+    result['pg_backup role (custom)']['where'] = BREAKDOWN['backup custom']
+    result['pg_backup role (o4o_archive)']['where'] = BREAKDOWN['backup o4o_archive']
     return result
 
 
@@ -78,6 +83,7 @@ def _role_restore(db: str) -> float:
         *('-e', f'pg_restore_database={db}', '-e', f'pg_restore_backup_dir=/backup/{db}/custom'),
         *('-e', json.dumps({'pg_restore_required_tables': TABLES})),
     )
+    BREAKDOWN['restore'] = where_the_time_goes(run, 'Restore | Rehearse')
     dataset.drop_leftovers(db)
     return run['seconds']
 
@@ -94,7 +100,7 @@ def _raw_restore(command: str) -> float:
 def restore(db: str, runs: int) -> dict:
     dump = _newest_manifest(db, 'custom')['file']
     lab(f'pg_dump -Fp -f /backup/{db}/raw/plain.sql {db}', user='postgres')
-    return _sample(
+    result = _sample(
         runs,
         {
             'raw pg_restore': lambda: _raw_restore(f'pg_restore -d bench_raw_restore /backup/{db}/custom/{dump}'),
@@ -104,6 +110,9 @@ def restore(db: str, runs: int) -> dict:
             ),
         },
     )
+    result['pg_restore role (rehearse + verify + swap)']['where'] = BREAKDOWN['restore']
+    say(f"restore role, where the time goes: {BREAKDOWN['restore']}")
+    return result
 
 
 def measure(sizes: dict[str, float], runs: int) -> dict:
