@@ -146,11 +146,15 @@ def list_backups(directory: str, database: str | None, verify_checksum: bool = T
     return sorted(found, key=lambda item: str(item.get('created_at') or ''), reverse=True)
 
 
-def pick_newest(backups: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[str]]:
+def pick_newest(backups: list[dict[str, Any]], verify: bool = False) -> tuple[dict[str, Any] | None, list[str]]:
     """The newest usable backup of a newest-first list, and 'path: problems' for each
-    unusable one before it (all of them when none is usable)."""
+    unusable one before it (all of them when none is usable). With ``verify``, backups
+    listed without their checksum get it read, newest first, until one passes: a run
+    reads the file it restores from, not every backup of the directory."""
     skipped = []
     for backup in backups:
+        if verify and backup['usable'] and 'checksum_ok' not in backup:
+            backup.update(inspect_backup(backup['manifest'], backup.get('database'), verify_checksum=True))
         if backup['usable']:
             return backup, skipped
         skipped.append(f"{backup['path']}: {'; '.join(backup['problems'])}")
@@ -196,7 +200,7 @@ def age_problem(
 
 
 def pick_clean(
-    backups: list[dict[str, Any]], taken_before: str, max_age_minutes: float = 0
+    backups: list[dict[str, Any]], taken_before: str, max_age_minutes: float = 0, verify: bool = False
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """The newest usable backup of a newest-first list taken strictly before a moment
     (when a compromise began) and, with ``max_age_minutes``, at most that long before
@@ -214,7 +218,7 @@ def pick_clean(
         else:
             backup['minutes_before_compromise'] = round((limit - taken).total_seconds() / 60, 1)
             older.append(backup)
-    newest, unusable = pick_newest(older)
+    newest, unusable = pick_newest(older, verify=verify)
     if newest is not None:
         too_old = age_problem(newest, max_age_minutes, taken_before=taken_before)
         if too_old:

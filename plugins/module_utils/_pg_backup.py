@@ -347,7 +347,7 @@ def _fsync_directory(directory: str) -> None:
 def fresh_backup(backup_dir: str, database: str, max_age_minutes: float) -> dict[str, Any] | None:
     if not max_age_minutes or not os.path.isdir(backup_dir):
         return None
-    newest, _skipped = pick_newest(list_backups(backup_dir, database))
+    newest, _skipped = pick_newest(list_backups(backup_dir, database, verify_checksum=False), verify=True)
     return newest if newest and newest['age_minutes'] <= max_age_minutes else None
 
 

@@ -217,8 +217,11 @@ def choose_backup(module: AnsibleModule) -> tuple[dict, list[str]]:
         return chosen, []
     if not p['backup_dir'] or not os.path.isdir(p['backup_dir']):
         module.fail_json(msg=f"backup directory {p['backup_dir']} does not exist; check pg_restore_backup_dir")
-    backups = list_backups(p['backup_dir'], p['database'])
-    backup, skipped = pick_clean(backups, p['taken_before']) if p['taken_before'] else pick_newest(backups)
+    # Checksums are read newest first, only until a backup passes (pick_*(verify=True)).
+    backups = list_backups(p['backup_dir'], p['database'], verify_checksum=False)
+    backup, skipped = (
+        pick_clean(backups, p['taken_before'], verify=True) if p['taken_before'] else pick_newest(backups, verify=True)
+    )
     if backup:
         for text in skipped:
             module.warn(f'skipped a damaged backup: {text}')

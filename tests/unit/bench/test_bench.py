@@ -44,4 +44,4 @@ def test_markdown_marks_missed_targets():
     }
     table = report.markdown(results)
     assert '| 0.2 s |' in table and '| met |' in table
-    assert '| 0.778 | <= 0.6 | **missed** |' in table
+    assert '| 0.778 | <= 0.5 | **missed** |' in table

@@ -7,7 +7,13 @@ import re
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils._backup import age_problem, list_backups, pick_clean
+from ansible_collections.sre.runbooks.plugins.module_utils import _backup
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import (
+    age_problem,
+    list_backups,
+    pick_clean,
+    pick_newest,
+)
 from tests.support.backups import NOW, make_backup
 
 
@@ -132,3 +138,26 @@ def test_age_limit_without_a_compromise_counts_from_now(tmp_path):
     )
     assert 'raise pg_restore_backup_max_age_minutes' in message
     assert age_problem(backup, 0) is None and age_problem(backup, 20 * 1440) is None
+
+
+def test_picking_reads_checksums_newest_first_only_until_one_passes(tmp_path, monkeypatch):
+    """Issue #20: a restore reads the file it restores from, not every backup of the
+    directory; a damaged newer one is still found and skipped."""
+    make_backup(tmp_path, 'oldest.dump', minutes_ago=300)
+    make_backup(tmp_path, 'old.dump', minutes_ago=120)
+    flip_byte(make_backup(tmp_path, 'new.dump', minutes_ago=10))
+    read = []
+    real = _backup.sha256_of
+    monkeypatch.setattr(_backup, 'sha256_of', lambda path: read.append(path.rsplit('/', 1)[1]) or real(path))
+    backups = list_backups(str(tmp_path), 'o4o_platform', verify_checksum=False)
+    assert read == [] and all(b['usable'] for b in backups)
+    chosen, skipped = pick_newest(backups, verify=True)
+    assert chosen['path'].endswith('/old.dump') and chosen['checksum_ok']
+    assert read == ['new.dump', 'old.dump']
+    assert len(skipped) == 1 and skipped[0].startswith(f'{tmp_path}/new.dump: sha256 ')
+    compromise = (NOW - datetime.timedelta(minutes=200)).isoformat()
+    read.clear()
+    backups = list_backups(str(tmp_path), 'o4o_platform', verify_checksum=False)
+    chosen, _skipped = pick_clean(backups, compromise, verify=True)
+    assert chosen['path'].endswith('/oldest.dump') and read == ['oldest.dump']
+    assert chosen['minutes_before_compromise'] == 100.0
