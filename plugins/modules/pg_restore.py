@@ -30,7 +30,7 @@ description:
   - With O(max_age_minutes), a backup older than that is refused; with O(taken_before)
     (when a compromise began) the backup must be taken before it and its age counts from
     it, not from now, and the advice never is to back up the compromised data.
-  - O(phase=restore) does both in one run, the swap only after the rehearsal passed: the
+  - O(phase=restore) does both in one run, the swap only after the rehearsal passed. The
     backup is chosen, its checksum read and its age checked once, and no second module run
     pays its start-up. The C(pg_restore) role uses it.
   - Runbook procedures O6, Q8 and F7. Put M(sre.runbooks.confirm) before the first phase that
