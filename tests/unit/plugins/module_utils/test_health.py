@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -225,3 +228,43 @@ def test_urls_lose_their_password_in_reports(url, shown):
 def test_an_unreachable_url_with_a_password_is_reported_without_it():
     result = _health.probe_http({'url': f'http://ops:s3cret@127.0.0.1:{free_port()}/health', 'timeout': 1})
     assert not result['ok'] and 's3cret' not in repr(result), result
+
+
+@pytest.fixture
+def https_url(tmp_path):
+    """An HTTPS server on loopback with a self-signed certificate."""
+    key, cert = tmp_path / 'key.pem', tmp_path / 'cert.pem'
+    subprocess.run(
+        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
+         '-keyout', str(key), '-out', str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}')
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f'https://localhost:{server.server_address[1]}/health'
+    server.shutdown()
+
+
+def test_tls_is_verified_unless_told_not_to_with_one_context_per_setting(https_url):
+    """The TLS context is shared within a run (issue #20), per validate_certs: an
+    unverified check never lends its context to a verified one."""
+    _health._tls_context.cache_clear()
+    relaxed = _health.probe_http({'url': https_url, 'validate_certs': False, 'json': {'status': 'ok'}})
+    strict = _health.probe_http({'url': https_url})
+    again = _health.probe_http({'url': https_url, 'validate_certs': False})
+    assert relaxed['ok'] and again['ok'], (relaxed, again)
+    assert not strict['ok'] and 'CERTIFICATE_VERIFY_FAILED' in strict['detail'], strict
+    assert _health._tls_context.cache_info().currsize == 2
