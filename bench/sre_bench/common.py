@@ -105,6 +105,6 @@ def where_the_time_goes(run: dict, engine: str) -> dict:
         'total_s': run['seconds'],
         'engine_task_s': round(work, 3),
         'other_tasks_s': round(others, 3),
-        'other_tasks': len(tasks) - sum(1 for name, _ in tasks if engine in name),
+        'other_tasks': len(tasks) - sum(1 for name, _seconds in tasks if engine in name),
         'start_up_and_plays_s': round(run['seconds'] - work - others, 3),
     }

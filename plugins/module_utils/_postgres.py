@@ -176,7 +176,7 @@ def count_rows(target: Target, database: str, workers: int = 1) -> dict[str, int
     database's count takes about as long as its biggest table's."""
     if workers <= 1:
         return table_counts(target.script(COUNT_ROWS_SQL, {}, database=database))
-    groups: list[list[str]] = [[] for _ in range(workers)]
+    groups: list[list[str]] = [[] for _worker in range(workers)]
     loads = [0] * workers
     for oid, size in sorted(target.script(LIST_TABLES_SQL, database=database), key=lambda row: -int(row[1])):
         lightest = loads.index(min(loads))
