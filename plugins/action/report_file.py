@@ -7,11 +7,12 @@ controller's process (no module run, which costs about half a second per file)."
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.sre.runbooks.plugins.module_utils._backup import write_durably
 
 ARGUMENT_SPEC = dict(
     path=dict(type='path', required=True),
@@ -26,24 +27,6 @@ def _read(path: str) -> str | None:
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-def write_atomically(path: str, content: str, mode: int) -> None:
-    """Write path through a private file in its directory, renamed into place."""
-    directory = os.path.dirname(path) or '.'
-    os.makedirs(directory, mode=0o750, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=directory, prefix=f'.{os.path.basename(path)}.')
-    try:
-        with os.fdopen(handle, 'w', encoding='utf-8') as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(partial, mode)
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
 
 
 class ActionModule(ActionBase):
@@ -67,7 +50,8 @@ class ActionModule(ActionBase):
             result['diff'] = {'before': before or '', 'after': content, 'before_header': path, 'after_header': path}
         if changed and not self._task.check_mode:
             try:
-                write_atomically(path, content, mode)
+                os.makedirs(os.path.dirname(path) or '.', mode=0o750, exist_ok=True)
+                write_durably(path, content, mode)
             except OSError as err:
                 raise AnsibleActionFail(
                     f'report_file: cannot write {path} on the controller: {err}. Check the directory '
