@@ -310,10 +310,12 @@ def run_restore(module: AnsibleModule, target: Target, backup: dict, result: dic
     check_age(module, backup, result)
     if phase in ('rehearse', 'restore'):
         rehearsal = run_rehearsal(module, target, backup, state=state, done=done, again=again)
-        if phase == 'rehearse' or module.check_mode:
-            # Check mode of phase=restore: the swap is predicted from the rehearsal's prediction.
-            swap_msg = f'; then {predicted_swap(database, state["live"]["exists"])}' if phase == 'restore' else ''
-            module.exit_json(**{**rehearsal, 'msg': rehearsal['msg'] + swap_msg}, **result)
+        if phase == 'rehearse':
+            module.exit_json(**rehearsal, **result)
+        if module.check_mode:
+            # Past live_is_restored, the swap (or the end of one that died) is still to do.
+            swap_msg = f'; then {predicted_swap(database, state["live"]["exists"])}'
+            module.exit_json(**{**rehearsal, 'changed': True, 'msg': rehearsal['msg'] + swap_msg}, **result)
         result['rehearsal'] = rehearsal
         again = ''  # the rehearsal's message already says why
     run_swap(module, target, backup, result, live_exists=state['live']['exists'], again=again)

@@ -188,12 +188,21 @@ def test_phase_restore_rehearses_verifies_and_swaps_in_one_run(target, backup):
         f'then would rename {NAME} to {NAME}_broken_<timestamp> and {NAME}_restore to {NAME}'
     )
     assert sql(target, databases, db=NAME) == [[NAME]] and users(target) == 900
+    rc, result = run(target, backup, 'rehearse')
+    assert rc == 0 and result['changed'], result
+    rc, result = run(target, backup, 'restore', check=True)
+    assert rc == 0 and result['changed'] and 'already holds the verified rehearsal' in result['msg'], result
+    assert 'then would rename' in result['msg'] and users(target) == 900
     rc, result = run(target, backup, 'restore')
     assert rc == 0 and result['changed'] and users(target) == 1000, result
-    assert result['rehearsal']['changed'] and result['rehearsal']['tables'] == {'public.users': 1000}
-    assert result['broken'].startswith(f'{NAME}_broken_') and 'row counts match the manifest' in result['msg']
+    assert not result['rehearsal']['changed'] and result['rehearsal']['tables'] == {'public.users': 1000}
+    assert result['broken'].startswith(f'{NAME}_broken_') and 'already holds the verified rehearsal' in result['msg']
     rc, result = run(target, backup, 'restore')
     assert rc == 0 and not result['changed'] and 'already is the restore' in result['msg'], result
+    sql(target, 'DELETE FROM users WHERE id > 800', database=NAME)
+    rc, result = run(target, backup, 'restore')
+    assert rc == 0 and result['changed'] and result['rehearsal']['changed'] and users(target) == 1000, result
+    assert 'row counts match the manifest' in result['msg'] and 'restoring again' in result['msg']
 
 
 def test_phase_restore_of_a_corrupt_backup_changes_nothing(target, backup):
