@@ -12,7 +12,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.sre.runbooks.plugins.module_utils._audit import write_audit
+from ansible_collections.sre.runbooks.plugins.module_utils._audit import append_audit, audit_record, audit_stats
 
 display = Display()
 
@@ -64,14 +64,16 @@ class ActionModule(ActionBase):
             )
         how = f'-e sre_confirm={",".join(targets)} (in AWX, the survey field sre_confirm)'
         if set(targets) <= set(confirmed_names(confirmation)):
-            log = write_audit(
-                task_vars.get('sre_audit_log'),
-                'production_confirmed',
-                target=target,
-                action=action,
-                host=task_vars.get('inventory_hostname'),
+            record = audit_record(
+                'production_confirmed', target=target, action=action, host=task_vars.get('inventory_hostname')
             )
-            result.update(confirmed=True, audit_log=log, msg=f'production: {action} {target} confirmed')
+            log = append_audit(task_vars.get('sre_audit_log'), record)
+            result.update(
+                confirmed=True,
+                audit_log=log,
+                ansible_stats=audit_stats(record),
+                msg=f'production: {action} {target} confirmed',
+            )
             return result
         if self._task.check_mode:
             display.warning(f'check mode: to {action} {target} in production, the real run needs {how}')

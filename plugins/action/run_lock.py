@@ -17,7 +17,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.sre.runbooks.plugins.module_utils._audit import write_audit
+from ansible_collections.sre.runbooks.plugins.module_utils._audit import append_audit, audit_record, audit_stats
 
 display = Display()
 
@@ -127,9 +127,9 @@ class ActionModule(ActionBase):
                     result={key: value for key, value in answer.items() if key != 'msg'},
                 )
             display.warning(f'{name}: taking over the lock of {describe(current)}: {why}')
-            write_audit(
-                task_vars.get('sre_audit_log'), 'lock_taken_over', host=name, holder=current, reason=why, by=holder
-            )
+            record = audit_record('lock_taken_over', host=name, holder=current, reason=why, by=holder)
+            append_audit(task_vars.get('sre_audit_log'), record)
+            result['ansible_stats'] = audit_stats(record)
             answer = self._execute_module(
                 'sre.runbooks.run_lock',
                 module_args={**module_args, 'takeover': current['run_id']},

@@ -12,7 +12,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.sre.runbooks.plugins.module_utils._audit import write_audit
+from ansible_collections.sre.runbooks.plugins.module_utils._audit import append_audit, audit_record, audit_stats
 from ansible_collections.sre.runbooks.plugins.module_utils._command_policy import (
     POLICY_VARIABLES,
     evaluate,
@@ -65,7 +65,9 @@ class ActionModule(ActionBase):
         if blocking:
             raise AnsibleActionFail(f"safe_command {verdict['reason']}", result=result)
         if waived:
-            result['override'] = self._record_override(waived, args['override_reason'], command, task_vars)
+            result['override'], result['ansible_stats'] = self._record_override(
+                waived, args['override_reason'], command, task_vars
+            )
         if self._task.check_mode:
             result.update(changed=True, skipped=False, msg='check mode: the policy allows this command; not run')
             return result
@@ -93,19 +95,13 @@ class ActionModule(ActionBase):
 
     def _record_override(
         self, waived: list[dict[str, str]], reason: str, command: Any, task_vars: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         rules = sorted({v['rule'] for v in waived})
         host = task_vars.get('inventory_hostname')
-        log = write_audit(
-            task_vars.get('sre_audit_log'),
-            'safe_command_override',
-            host=host,
-            rules=rules,
-            reason=reason,
-            command=command,
-        )
+        record = audit_record('safe_command_override', host=host, rules=rules, reason=reason, command=command)
+        log = append_audit(task_vars.get('sre_audit_log'), record)
         display.warning(
             f'safe_command: policy override on {host} of {", ".join(rules)} '
             f'for {command!r}; reason: {reason} (recorded in {log})'
         )
-        return {'rules': rules, 'reason': reason, 'audit_log': log}
+        return {'rules': rules, 'reason': reason, 'audit_log': log}, audit_stats(record)

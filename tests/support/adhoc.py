@@ -13,12 +13,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_adhoc(module: str, args: dict, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+def run_adhoc_output(module: str, args: dict, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    """The exit status and the json callback's whole output (plays, stats, custom stats)."""
     environ = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
         ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
         ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json',
+        ANSIBLE_SHOW_CUSTOM_STATS='1',
         **(env or {}),
     )
     ansible = Path(sys.executable).with_name('ansible')
@@ -48,4 +50,10 @@ def run_adhoc(module: str, args: dict, *extra: str, env: dict[str, str] | None =
     if start < 0:
         raise AssertionError(f'ansible printed no JSON:\n{proc.stdout}\n{proc.stderr}')
     output, _end = json.JSONDecoder().raw_decode(proc.stdout[start:])
-    return proc.returncode, output['plays'][0]['tasks'][0]['hosts']['localhost']
+    return proc.returncode, output
+
+
+def run_adhoc(module: str, args: dict, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    """The exit status and the result of the one task on localhost."""
+    rc, output = run_adhoc_output(module, args, *extra, env=env)
+    return rc, output['plays'][0]['tasks'][0]['hosts']['localhost']

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.support.adhoc import run_adhoc
+from tests.support.adhoc import run_adhoc, run_adhoc_output
 
 ARGS = {'target': 'o4o_platform', 'action': 'swap the restored database into place of'}
 
@@ -36,6 +36,16 @@ def test_production_with_confirmation_passes_and_is_audited(tmp_path):
     assert rc == 0 and result['confirmed']
     record = json.loads(log.read_text())
     assert record['event'] == 'production_confirmed' and record['target'] == 'o4o_platform'
+
+
+def test_the_audit_record_is_also_a_job_artifact(tmp_path):
+    # AWX throws the job's disk away: the record must reach the job's artifacts
+    # (the run's custom stats), not only the controller's audit log.
+    variables = {'sre_environment': 'production', 'sre_confirm': 'o4o_platform', 'sre_audit_log': str(tmp_path / 'a')}
+    rc, output = run_adhoc_output('sre.runbooks.confirm', ARGS, '-e', json.dumps(variables))
+    assert rc == 0
+    (record,) = output['global_custom_stats']['sre_audit'].values()
+    assert record == json.loads((tmp_path / 'a').read_text())
 
 
 def test_check_mode_reports_what_would_need_confirming():

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support.adhoc import run_adhoc
+from tests.support.adhoc import run_adhoc, run_adhoc_output
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_override_is_recorded_in_the_audit_log(tmp_path, marker):
     )
     assert rc == 0  # nothing to waive: echo is not a flush, so no override is recorded
     assert 'override' not in result and not log.exists()
-    rc, result = run_adhoc(
+    rc, output = run_adhoc_output(
         'sre.runbooks.safe_command',
         {
             'argv': ['sh', '-c', f'touch {marker} || redis-cli FLUSHALL'],
@@ -79,10 +79,13 @@ def test_override_is_recorded_in_the_audit_log(tmp_path, marker):
         '-e',
         f'sre_audit_log={log}',
     )
+    result = output['plays'][0]['tasks'][0]['hosts']['localhost']
     assert rc == 0, result
     assert result['override']['rules'] == ['redis_flush']
     record = json.loads(log.read_text().splitlines()[-1])
     assert record['event'] == 'safe_command_override' and record['reason'].startswith('INC-42')
+    # and the job's artifacts hold it: AWX throws the controller's disk away
+    assert list(output['global_custom_stats']['sre_audit'].values()) == [record]
 
 
 def test_inventory_policy_is_applied(tmp_path):
