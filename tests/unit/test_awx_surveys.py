@@ -381,3 +381,17 @@ def test_the_readme_names_what_each_template_asks(loaded) -> None:
         for question in (template['survey_spec'] or {}).get('spec', []):
             assert f'`{question["variable"]}`' in row, (template['playbook'], question['variable'])
         assert all(credential in row for credential in template['credentials']), template['playbook']
+
+
+def test_workflow_nodes_set_only_what_their_template_prompts_for() -> None:
+    """A node's job_type or job_tags is ignored unless the template asks for it on launch."""
+    templates = {t['name']: t for t in _config('controller_templates')}
+    prompts = {'job_type': 'ask_job_type_on_launch', 'job_tags': 'ask_tags_on_launch', 'limit': 'ask_limit_on_launch'}
+    for workflow in _config('controller_workflows'):
+        for node in workflow['workflow_nodes']:
+            job = node['unified_job_template']
+            if job['type'] != 'job_template':
+                continue
+            for field, ask in prompts.items():
+                if field in node and node[field] != templates[job['name']].get(field):
+                    assert templates[job['name']][ask], (workflow['name'], node['identifier'], field)
