@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -395,3 +398,74 @@ def test_workflow_nodes_set_only_what_their_template_prompts_for() -> None:
             for field, ask in prompts.items():
                 if field in node and node[field] != templates[job['name']].get(field):
                     assert templates[job['name']][ask], (workflow['name'], node['identifier'], field)
+
+
+# --- awx/apply.yml hands the configs and the controller to the dispatch role ---
+
+STUB_DISPATCH = """---
+- name: Record what the dispatch role was given
+  ansible.builtin.copy:
+    dest: "{{ lookup('ansible.builtin.env', 'STUB_OUT') }}"
+    content: "{{ given | to_json }}"
+    mode: '0600'
+  vars:
+    given:
+      auth: {host: "{{ aap_hostname }}", token: "{{ aap_token }}", verify: "{{ aap_validate_certs }}"}
+      templates: "{{ controller_templates }}"
+      credentials: "{{ controller_credentials }}"
+      credential_types: "{{ controller_credential_types }}"
+      workflows: "{{ controller_workflows }}"
+      schedules: "{{ controller_schedules }}"
+      projects: "{{ controller_projects }}"
+"""
+
+
+def _apply(tmp_path: Path, **environment: str) -> subprocess.CompletedProcess:
+    """ansible-playbook awx/apply.yml with a stand-in for infra.aap_configuration.dispatch
+    (not installable here) that records the variables it receives in given.json."""
+    stub = tmp_path / 'ansible_collections' / 'infra' / 'aap_configuration'
+    (stub / 'roles' / 'dispatch' / 'tasks').mkdir(parents=True)
+    (stub / 'galaxy.yml').write_text('namespace: infra\nname: aap_configuration\nversion: 0.0.0\n')
+    (stub / 'roles' / 'dispatch' / 'tasks' / 'main.yml').write_text(STUB_DISPATCH)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('CONTROLLER_', 'SRE_'))}
+    env.update(
+        ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
+        ANSIBLE_COLLECTIONS_PATH=f'{tmp_path}:{ROOT / "collections"}',
+        STUB_OUT=str(tmp_path / 'given.json'),
+        **environment,
+    )
+    return subprocess.run(
+        ['ansible-playbook', 'awx/apply.yml'], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_apply_hands_the_configs_and_the_controller_to_dispatch(tmp_path: Path) -> None:
+    run = _apply(
+        tmp_path,
+        CONTROLLER_HOST='https://awx.invalid',
+        CONTROLLER_OAUTH_TOKEN='token-from-env',
+        CONTROLLER_VERIFY_SSL='false',
+        SRE_RUNBOOKS_SCM_URL='https://git.invalid/sre/runbooks.git',
+        SRE_ESCALATION_WEBHOOK_URL='https://hooks.invalid/on-call',
+        SRE_O4O_ADMIN_TOKEN='admin-token-from-env',
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert 'admin-token-from-env' not in run.stdout + run.stderr
+    given = json.loads((tmp_path / 'given.json').read_text())
+    assert given['auth'] == {'host': 'https://awx.invalid', 'token': 'token-from-env', 'verify': False}
+    assert given['templates'] == _config('controller_templates')
+    assert given['workflows'] == _config('controller_workflows')
+    assert given['schedules'] == _config('controller_schedules')
+    assert given['projects'][0]['scm_url'] == 'https://git.invalid/sre/runbooks.git'
+    token = next(c for c in given['credentials'] if c['name'] == 'O4O admin token')
+    assert token['inputs'] == {'o4o_admin_token': 'admin-token-from-env'}
+    # The injectors reach the role untemplated, for it to turn `{  {` into `{{`.
+    injectors = next(t for t in given['credential_types'] if t['name'] == 'sre.runbooks O4O admin token')['injectors']
+    assert injectors['env'] == {'O4O_ADMIN_TOKEN': '{  { o4o_admin_token }}'}
+
+
+def test_apply_refuses_without_a_controller(tmp_path: Path) -> None:
+    run = _apply(tmp_path, SRE_RUNBOOKS_SCM_URL='https://git.invalid/sre/runbooks.git')
+    assert run.returncode != 0
+    assert 'Set CONTROLLER_HOST and CONTROLLER_OAUTH_TOKEN' in run.stdout
+    assert not (tmp_path / 'given.json').exists()
