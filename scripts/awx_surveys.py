@@ -18,6 +18,7 @@ import argparse
 import ast
 import copy
 import io
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,9 @@ def load_option(ref: str, root: Path = ROOT) -> dict[str, Any]:
 
 
 def _text(value: Any) -> str:
-    return ' '.join(value) if isinstance(value, list) else str(value or '')
+    """A description as one line of plain text (module docs' C(...), V(...) unwrapped)."""
+    text = ' '.join(value) if isinstance(value, list) else str(value or '')
+    return re.sub(r'\b[CVOIB]\(([^)]*)\)', r'\1', text)
 
 
 def _default(spec_type: str, value: Any) -> Any:
