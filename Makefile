@@ -39,6 +39,7 @@ lint:  ## ansible-lint (production profile), yamllint, ruff
 	ruff format --check .
 	antsibull-changelog lint
 	scripts/docs.sh lint
+	python scripts/awx_surveys.py --check
 
 docs:  ## Check the plugin and role docs, then build the HTML site in .cache/docs/site/build/html
 	scripts/setup.sh venv
