@@ -2,7 +2,8 @@
 # Brings the lab up or down. `up` starts the hosts, installs the controller's lab SSH
 # key for user ubuntu, waits until SSH, PostgreSQL, pm2 and nginx answer, and brings
 # up the QA-Arena and Fragrance AI compose stacks on the compose host, which also serves
-# the O4O repository over git:// (the code host a rebuilt api host clones from);
+# the O4O repository over git:// (the code host a rebuilt api host clones from); the
+# backup host (the off-host backup store) gets the key like the others;
 # `down` removes the containers, the stacks' volumes and the network.
 # Usage: lab/lab.sh up|down|status|reset <host>
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 KEY="$LAB_DIR/ssh/id_ed25519"
 COMPOSE=(docker compose -f lab/compose.yml)
-HOSTS=(api web spare compose)
+HOSTS=(api web spare backup compose)
 STACK_HOST=sre-lab-compose
 
 wait_for() {  # wait_for <seconds> <description> <command...>; on a timeout, runs $ON_TIMEOUT
@@ -46,7 +47,7 @@ up() {
     for host in "${HOSTS[@]}"; do wait_for_ssh "$host"; done
     stacks_up
     serve_o4o_repo
-    step "Lab is up: api $(address api), web $(address web), spare $(address spare), compose $(address compose) (ssh key $KEY)"
+    step "Lab is up: api $(address api), web $(address web), spare $(address spare), backup $(address backup), compose $(address compose) (ssh key $KEY)"
 }
 
 admit_controller() {  # admit_controller <host>: wait for systemd, install the lab key

@@ -33,7 +33,13 @@ class Lab:
         return Path(tempfile.mkdtemp(prefix=f'run{self._runs}-', dir=self._tmp))
 
     def playbook(
-        self, name: str, *, inventory: str = 'inventories/lab', extravars: dict | None = None, cmdline: str = ''
+        self,
+        name: str,
+        *,
+        inventory: str = 'inventories/lab',
+        extravars: dict | None = None,
+        cmdline: str = '',
+        env: dict | None = None,
     ) -> ansible_runner.Runner:
         production = ('inventories/o4o', 'inventories/qa_arena', 'inventories/fragrance')
         assert not inventory.startswith(production) or cmdline, 'production inventories are only parsed, never run'
@@ -45,7 +51,7 @@ class Lab:
             extravars=extravars or {},
             cmdline=cmdline,
             quiet=True,
-            envvars={'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'PATH': os.environ['PATH']},
+            envvars={'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'PATH': os.environ['PATH'], **(env or {})},
         )
 
     def module(self, module: str, args: str = '', pattern: str = 'all') -> ansible_runner.Runner:

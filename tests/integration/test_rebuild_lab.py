@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """playbooks/rebuild_host.yml on the lab (runbook O9 scenarios 2 and 3): the bare spare
-host is provisioned into an api host, fully restored from the off-host store, verified
+host is provisioned into an api host, fully restored from the off-host store (a
+directory on the lab's backup host, reached over SSH: nothing on the controller), verified
 and put behind the web host's nginx; for ransomware the api host is isolated first and
 the backup taken before the compromise is chosen. Every test leaves api and web as the
 other tests expect them (api serving, web pointing at it)."""
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,12 +52,13 @@ def wait_for(check, seconds: int = 60) -> None:
 
 
 @pytest.fixture(scope='module')
-def rebuild(lab, tmp_path_factory):
-    """A bare spare host and a private backup store; afterwards api serves again and web
-    points at it, whatever the tests did."""
+def rebuild(lab):
+    """A bare spare host and a private backup store on the backup host; afterwards api
+    serves again and web points at it, whatever the tests did."""
     subprocess.run([str(ROOT / 'lab/lab.sh'), 'reset', 'spare'], check=True, cwd=ROOT)
-    store = tmp_path_factory.mktemp('backup-store')
-    yield {'o4o_backup_store': str(store)}
+    store = f'/srv/sre-store/test-rebuild-{uuid.uuid4().hex[:8]}'
+    yield {'o4o_backup_store': {'kind': 'ssh', 'host': 'backup', 'path': store}}
+    lab.exec('backup', 'rm', '-rf', store)
     subprocess.run(['docker', 'start', 'sre-lab-api'], check=True, capture_output=True)
     wait_for(lambda: lab.exec('api', 'systemctl', 'is-system-running').strip() in ('running', 'degraded'))
     lab.exec(
@@ -77,8 +81,8 @@ def rebuild(lab, tmp_path_factory):
     wait_for(lambda: api_health()['status'] == 'ok')
 
 
-def backup(lab, store: dict) -> str:
-    runner = lab.playbook('backup.yml', extravars={'pg_backup_force': True, **store})
+def backup(lab, store: dict, env: dict | None = None) -> str:
+    runner = lab.playbook('backup.yml', extravars={'pg_backup_force': True, **store}, env=env)
     assert runner.rc == 0
     return Path(
         task_results(runner, 'Backup | Dump, validate, checksum and prune backups of o4o_platform')['api']['backup'][
@@ -94,14 +98,24 @@ def restored_backup(lab) -> str:
     return json.loads(comment.split(' ', 1)[1])['backup']
 
 
-def test_hardware_failure_rebuilds_the_api_host_on_the_spare(lab, rebuild):
-    taken = backup(lab, rebuild)
+def test_hardware_failure_rebuilds_the_api_host_on_the_spare_with_nothing_on_the_controller(lab, rebuild, tmp_path):
+    """The backups live on the backup host only: the controller's old store directory is
+    gone and the controller's temporary directory keeps nothing of a run (as in AWX,
+    whose job container is thrown away)."""
+    shutil.rmtree(ROOT / '.cache/lab/backup-store', ignore_errors=True)  # the store before issue #17
+    controller_tmp = tmp_path / 'controller-tmp'
+    controller_tmp.mkdir()
+    taken = backup(lab, rebuild, env={'TMPDIR': str(controller_tmp)})
+    assert taken in lab.exec('backup', 'ls', rebuild['o4o_backup_store']['path'])
     rows = {table: psql(lab, 'api', f'SELECT count(*) FROM {table}') for table in ('users', 'products', 'orders')}
     subprocess.run(['docker', 'stop', 'sre-lab-api'], check=True, capture_output=True)  # the hardware fails
 
-    first = lab.playbook('rebuild_host.yml', extravars={'dr_scenario': 'hardware_failure', **rebuild})
+    scenario, env = {'dr_scenario': 'hardware_failure', **rebuild}, {'TMPDIR': str(controller_tmp)}
+    first = lab.playbook('rebuild_host.yml', extravars=scenario, env=env)
     assert first.rc == 0
     assert restored_backup(lab) == taken
+    assert not (ROOT / '.cache/lab/backup-store').exists()
+    assert list(controller_tmp.iterdir()) == [], 'the backup stayed on the controller'
     assert {table: psql(lab, 'spare', f'SELECT count(*) FROM {table}') for table in rows} == rows
     assert lab.exec(
         'spare', 'stat', '-c', '%U %a', '/home/ubuntu/o4o-platform/apps/api-server/.db-password'
