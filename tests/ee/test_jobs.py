@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every job template of awx/configs/controller_templates.yml, launched as AWX launches it
+(conftest.py), in the execution environment, against the lab. Read-only templates run
+for real; the ones that change something run as AWX's `check` job type (--check), which
+still loads every module, collection, Python library and credential the job needs; the
+ransomware rebuild runs for real from containers that keep nothing."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.conftest import Lab, api_health
+from tests.integration.test_rebuild_lab import MARK, psql, restored_backup, wait_for
+
+from .conftest import JOB_ADDRESS, ROOT, JobRunner, Result, launch, templates
+
+# Jobs that run for real: the read-only ones, and the backup (it only adds a verified
+# backup to the store). Every other template runs as a `check` job.
+REAL = {
+    'playbooks/health_check.yml',
+    'playbooks/compose_status.yml',
+    'playbooks/compose_logs.yml',
+    'playbooks/daily_check.yml',
+    'playbooks/weekly_check.yml',
+    'playbooks/backup.yml',
+}
+# Run for real by test_ransomware_rebuild_job_restores_the_newest_clean_backup_from_the_remote_store.
+REAL_BELOW = {'playbooks/rebuild_host.yml'}
+# What an operator answers on the lab where the survey's defaults do not fit its stacks:
+# survey answers, and the limit the templates ask on launch (ask_limit_on_launch).
+LAB_ANSWERS = {
+    'playbooks/compose_restart.yml': {'service': 'backend'},
+    'playbooks/scale.yml': {'services': 'worker-llm', 'replicas': '1'},
+    'playbooks/maintenance.yml': {'watch_minutes': 0.1},
+}
+# The lab's two compose stacks share one host and its /backup/postgres: the weekly check's
+# backups of both, side by side, collide on the directory's lock, so it runs on one.
+LAB_LIMITS = {
+    'playbooks/compose_restart.yml': 'qa-arena',
+    'playbooks/scale.yml': 'fragrance-ai',
+    'playbooks/redeploy.yml': 'qa-arena',
+    'playbooks/weekly_check.yml': 'fragrance-ai',
+}
+# The real jobs first: the weekly check's backup is the one the maintenance check needs.
+TEMPLATES = sorted(templates(), key=lambda t: (t['playbook'] not in REAL, t['name']))
+
+
+def assert_succeeded(result: Result) -> None:
+    """The job succeeded and its artifacts hold what AWX shows: the events, the play's
+    output and its recap."""
+    tail = result.stdout[-3000:]
+    assert (result.runner.status, result.runner.rc) == ('successful', 0), tail
+    assert 'PLAY RECAP' in result.stdout, tail
+    stats = result.stats()
+    assert not stats.get('failures') and not stats.get('dark'), stats
+
+
+@pytest.mark.skipif(not TEMPLATES, reason='awx/configs/controller_templates.yml is not written yet')
+@pytest.mark.parametrize('template', TEMPLATES, ids=[t['name'] for t in TEMPLATES])
+def test_job_template_runs_in_the_execution_environment(jobs: JobRunner, template: dict) -> None:
+    playbook = template['playbook']
+    if playbook in REAL_BELOW:
+        pytest.skip('runs for real in the ransomware rebuild test below')
+    job = launch(template, LAB_ANSWERS.get(playbook), check=playbook not in REAL)
+    job.cmdline += ['--limit', LAB_LIMITS[playbook]] if playbook in LAB_LIMITS else []
+    result = jobs.run(template['name'], job)
+    assert_succeeded(result)
+    assert any(e['event'] == 'playbook_on_play_start' for e in result.events)
+
+
+def template_of(playbook: str) -> dict:
+    return next(t for t in TEMPLATES if t['playbook'] == playbook)
+
+
+def restore_the_api_host(jobs: JobRunner) -> None:
+    """api serves again and web points at it, whatever the rebuild did."""
+    subprocess.run(['docker', 'start', 'sre-lab-api'], check=True, capture_output=True)
+    wait_for(lambda: Lab.exec('api', 'systemctl', 'is-system-running').strip() in ('running', 'degraded'))
+    Lab.exec(
+        'api',
+        'sh',
+        '-c',
+        'systemctl disable --now sre-isolation.service 2>/dev/null;'
+        ' iptables -P INPUT ACCEPT; iptables -P OUTPUT ACCEPT; iptables -P FORWARD ACCEPT; iptables -F',
+    )
+    Lab.exec('api', 'env', 'PM2_HOME=/home/ubuntu/.pm2', 'pm2', 'start', 'api-server', user='ubuntu')
+    wait_for(lambda: '"ok"' in Lab.exec('api', 'curl', '-s', 'http://127.0.0.1:4000/api/health'))
+    psql(Lab, 'api', f"UPDATE users SET name = replace(name, '{MARK}', '')")
+    back = launch(
+        template_of('playbooks/rebuild_host.yml'),
+        {'dr_scenario': 'hardware_failure', 'o4o_api_upstream': '172.30.53.10:4000'},
+    )
+    back.cmdline += ['--tags', 'switch']
+    assert_succeeded(jobs.run('rebuild_host: switch back to api (cleanup)', back))
+    wait_for(lambda: api_health()['status'] == 'ok')
+
+
+@pytest.fixture
+def rebuild_lab(jobs: JobRunner):
+    subprocess.run([str(ROOT / 'lab/lab.sh'), 'reset', 'spare'], check=True, cwd=ROOT)
+    yield
+    restore_the_api_host(jobs)
+
+
+def backup_path(event: dict) -> str:
+    backup = event['event_data'].get('res', {}).get('backup')
+    return backup.get('path', '') if isinstance(backup, dict) else ''
+
+
+def backup_job(jobs: JobRunner, name: str) -> str:
+    result = jobs.run(name, launch(template_of('playbooks/backup.yml'), {'pg_backup_force': 'true'}))
+    assert_succeeded(result)
+    taken = [path for event in result.events if event['event'] == 'runner_on_ok' and (path := backup_path(event))]
+    assert taken, 'the backup job reported no backup'
+    return taken[-1].rsplit('/', 1)[-1]
+
+
+@pytest.mark.skipif(not TEMPLATES, reason='awx/configs/controller_templates.yml is not written yet')
+def test_ransomware_rebuild_job_restores_the_newest_clean_backup_from_the_remote_store(
+    jobs: JobRunner, rebuild_lab
+) -> None:
+    clean = backup_job(jobs, 'backup (clean, real)')
+    time.sleep(1.1)
+    compromised_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+    time.sleep(1.1)
+    psql(Lab, 'api', f"UPDATE users SET name = name || '{MARK}' WHERE id <= 50")
+    infected = backup_job(jobs, 'backup (after the compromise, real)')
+    assert infected != clean
+
+    # A new job: a fresh container and private data dir, nothing of the backups' jobs.
+    rebuild = launch(
+        template_of('playbooks/rebuild_host.yml'), {'dr_scenario': 'ransomware', 'dr_compromised_at': compromised_at}
+    )
+    result = jobs.run('rebuild_host ransomware (real)', rebuild)
+    assert_succeeded(result)
+    assert not list(result.artifacts.parents[1].rglob(f'{clean}*')), 'the backup was on the job disk'
+    assert restored_backup(Lab) == clean
+    assert psql(Lab, 'spare', f"SELECT count(*) FROM users WHERE name LIKE '%{MARK}'") == '0'
+    assert api_health()['status'] == 'ok'  # through nginx, from the spare
+    assert 'sre.runbooks isolation' in Lab.exec('api', 'iptables', '-S', 'INPUT')
+    assert f'{JOB_ADDRESS}/32' in Lab.exec('api', 'iptables', '-S', 'INPUT')  # SSH kept for the job's address
