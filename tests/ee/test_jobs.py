@@ -28,6 +28,8 @@ REAL = {
     'playbooks/weekly_check.yml',
     'playbooks/backup.yml',
 }
+# Jobs whose report AWX shows: set_stats' sre_reports in the job's artifacts (run_outputs).
+REPORTING = {'playbooks/daily_check.yml', 'playbooks/weekly_check.yml'}
 # Run for real by test_ransomware_rebuild_job_restores_the_newest_clean_backup_from_the_remote_store.
 REAL_BELOW = {'playbooks/rebuild_host.yml'}
 # What an operator answers on the lab where the survey's defaults do not fit its stacks:
@@ -70,6 +72,13 @@ def test_job_template_runs_in_the_execution_environment(jobs: JobRunner, templat
     result = jobs.run(template['name'], job)
     assert_succeeded(result)
     assert any(e['event'] == 'playbook_on_play_start' for e in result.events)
+    if playbook in REPORTING:
+        assert reports(result), 'the job returned no report as an artifact'
+
+
+def reports(result: Result) -> list[str]:
+    """The reports the job returned as artifacts (set_stats), which AWX keeps with the job."""
+    return result.stats().get('artifact_data', {}).get('sre_reports', [])
 
 
 def template_of(playbook: str) -> dict:
@@ -137,6 +146,7 @@ def test_ransomware_rebuild_job_restores_the_newest_clean_backup_from_the_remote
     )
     result = jobs.run('rebuild_host ransomware (real)', rebuild)
     assert_succeeded(result)
+    assert any('/ransomware_' in report for report in reports(result)), reports(result)
     assert not list(result.artifacts.parents[1].rglob(f'{clean}*')), 'the backup was on the job disk'
     assert restored_backup(Lab) == clean
     assert psql(Lab, 'spare', f"SELECT count(*) FROM users WHERE name LIKE '%{MARK}'") == '0'
