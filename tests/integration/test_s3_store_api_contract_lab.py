@@ -8,64 +8,26 @@ backup is passed over, an empty store and an unreachable one are refused."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
-import boto3
 import pytest
+
+from tests.support.s3 import BUCKET, CREDENTIALS, free_port, moto_s3, s3_location
 
 from .conftest import api_health, task_results
 
-BUCKET = 'sre-store'
-CREDENTIALS = {'AWS_ACCESS_KEY_ID': 'contract-test', 'AWS_SECRET_ACCESS_KEY': 'contract-test'}
 RESTORE = '../tests/integration/playbooks/full_restore_from_store.yml'
 TASK = 'Backup | Dump, validate, checksum and prune backups of o4o_platform'
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def s3_endpoint():
-    """moto's S3 server on a free loopback port with an empty bucket; stopped at the end."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f'http://127.0.0.1:{port}'
-    try:
-        for _attempt in range(100):
-            try:
-                urllib.request.urlopen(f'{endpoint}/moto-api/', timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        client = boto3.client('s3', endpoint_url=endpoint, region_name='us-east-1', **_keys())
-        client.create_bucket(Bucket=BUCKET)
-        yield endpoint, client
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _keys() -> dict[str, str]:
-    return {
-        'aws_access_key_id': CREDENTIALS['AWS_ACCESS_KEY_ID'],
-        'aws_secret_access_key': CREDENTIALS['AWS_SECRET_ACCESS_KEY'],
-    }
+    with moto_s3() as endpoint_and_client:
+        yield endpoint_and_client
 
 
 def store(endpoint: str, prefix: str) -> dict:
-    location = {'kind': 's3', 'bucket': BUCKET, 'prefix': prefix, 'endpoint_url': endpoint, 'region': 'us-east-1'}
-    return {'o4o_backup_store': location}
+    return {'o4o_backup_store': s3_location(endpoint, prefix)}
 
 
 def backup_into(lab, location: dict) -> str:
