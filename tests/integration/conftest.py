@@ -132,6 +132,12 @@ def task_results(runner: ansible_runner.Runner, task: str) -> dict[str, dict]:
     }
 
 
+def artifacts(runner: ansible_runner.Runner) -> dict:
+    """The job's artifacts (set_stats, and the guards' audit records), as AWX shows them."""
+    (stats,) = [event for event in runner.events if event['event'] == 'playbook_on_stats']
+    return stats['event_data'].get('artifact_data') or {}
+
+
 API_THROUGH_NGINX = 'http://172.30.53.11/api/health'
 
 

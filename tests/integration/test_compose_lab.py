@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import task_results
+from .conftest import artifacts, task_results
 
 QA, FRAGRANCE = 'qa-arena', 'fragrance-ai'
 QA_URL, FRAGRANCE_URL = 'http://172.30.53.21', 'http://172.30.53.20'
@@ -235,7 +235,15 @@ def test_weekly_report_marks_a_certificate_expiring_in_5_days_critical(stacks):
         assert {'severity': 'critical', 'service': 'tls', 'problem': f'{CERT} expires in 5 days (<= 7)'} in findings
         report = task_results(runner, 'Write the report')[QA]['dest']
         with open(report) as handle:
-            assert f'| critical | tls | {CERT} expires in 5 days (<= 7) |' in handle.read()
+            text = handle.read()
+        assert f'| critical | tls | {CERT} expires in 5 days (<= 7) |' in text
+        # The failed job still returns its report and keeps it off the controller
+        # (the lab's output store is a directory on the backup host).
+        name = f'reports/{Path(report).name}'
+        kept = artifacts(runner)['sre_outputs'][name]
+        assert kept['stored_at'] == f'backup:/srv/sre-store/outputs/{name}'
+        assert artifacts(runner)['sre_reports'][name] == text.rstrip('\n')
+        assert stacks.exec('backup', 'cat', f'/srv/sre-store/outputs/{name}') == text
     finally:
         stacks.exec('compose', 'mv', f'{CERT}.90d', CERT)
     daily = stacks.playbook('daily_check.yml', cmdline=f'-l {QA}')
@@ -270,6 +278,8 @@ def test_logs_are_saved_per_service_and_filtered(stacks):
         assert [path.name for path in folder.iterdir()] == [f'{saved_as}.log']
         lines = (folder / f'{saved_as}.log').read_text().splitlines()
         assert lines and all('registered' in line for line in lines)
+        kept = artifacts(runner)['sre_outputs'][f'logs/{folder.name}/{saved_as}.log']
+        assert stacks.exec('backup', 'cat', kept['stored_at'].split(':', 1)[1]).splitlines() == lines
 
 
 def test_down_with_volumes_is_refused_and_the_volume_survives(stacks):
