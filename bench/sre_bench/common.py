@@ -14,8 +14,8 @@ CACHE = ROOT / '.cache' / 'bench'
 API = 'sre-lab-api'
 LAB_KEY = ROOT / '.cache' / 'lab' / 'ssh' / 'id_ed25519'
 # The lab's o4o_api hosts also archive the app's files and copy each backup to the
-# controller's store (rebuild scenarios); a benchmark backup is the database alone.
-DATABASE_ONLY = '{"pg_backup_app_files": [], "pg_backup_offsite_dir": ""}'
+# off-host store (rebuild scenarios); a benchmark backup is the database alone.
+DATABASE_ONLY = '{"pg_backup_app_files": [], "pg_backup_offsite_store": ""}'
 # profile_tasks' recap line: "<role> : <task> ---- 1.47s".
 TASK_TIME = re.compile(r'^(.+?) -+ (\d+\.\d+)s$', re.M)
 RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
