@@ -33,7 +33,8 @@ inputs_hash() {
 }
 
 build_base() {
-    local rootfs="$EE_DIR/rootfs-trixie"
+    local rootfs="$EE_DIR/rootfs-trixie" old
+    old=$(docker images -q "$OFFLINE_BASE")
     step "Building $OFFLINE_BASE offline (debootstrap minbase trixie from $MIRROR)"
     rm -rf "$rootfs"
     mkdir -p "$EE_DIR"
@@ -54,6 +55,7 @@ SRC
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
     tar -C "$rootfs" -c . | docker import --change 'CMD ["bash"]' - "$OFFLINE_BASE" >/dev/null
     rm -rf "$rootfs"
+    drop_replaced "$old" "$OFFLINE_BASE"
 }
 
 # .cache/ee/collections: sre.runbooks from its tarball (what a user installs) and the
@@ -73,8 +75,14 @@ stage_collections() {
     find "$out" -name __pycache__ -prune -exec rm -rf {} +
 }
 
+# Removes the image a new build replaced (now untagged), so rebuilds do not pile up.
+drop_replaced() {  # drop_replaced <old image id> <tag>
+    [ -n "$1" ] && [ "$1" != "$(docker images -q "$2")" ] || return 0
+    docker rmi "$1" >/dev/null 2>&1 || true
+}
+
 build() {
-    local hash start=$SECONDS
+    local hash old start=$SECONDS
     hash=$(inputs_hash)
     if [ -n "$(docker images -q --filter "label=sre.runbooks.ee.inputs=$hash" "$EE_IMAGE")" ]; then
         step "$EE_IMAGE is up to date (inputs $hash)"
@@ -83,6 +91,7 @@ build() {
     if [ "$EE_BASE_IMAGE" = "$OFFLINE_BASE" ] && [ -z "$(docker images -q "$OFFLINE_BASE")" ]; then
         build_base
     fi
+    old=$(docker images -q "$EE_IMAGE")
     step "Staging the collections"
     stage_collections
     step "Building $EE_IMAGE on $EE_BASE_IMAGE (inputs $hash)"
@@ -90,6 +99,7 @@ build() {
         --container-runtime docker --tag "$EE_IMAGE" --build-arg "EE_BASE_IMAGE=$EE_BASE_IMAGE" \
         --extra-build-cli-args "--label sre.runbooks.ee.inputs=$hash" ${EE_NO_CACHE:+--no-cache} --verbosity 2 >"$EE_DIR/build.log" 2>&1 \
         || { tail -40 "$EE_DIR/build.log" >&2; die "ansible-builder failed (log: $EE_DIR/build.log)"; }
+    drop_replaced "$old" "$EE_IMAGE"
     step "Built $EE_IMAGE in $((SECONDS - start)) s, $(docker image inspect -f '{{.Size}}' "$EE_IMAGE" | awk '{printf "%d MB", $1 / 1e6}')"
 }
 
