@@ -66,8 +66,12 @@ stage_collections() {
     rm -rf "$out" "$EE_DIR/tarball"
     mkdir -p "$out/ansible_collections" "$EE_DIR/tarball"
     "$VENV/bin/ansible-galaxy" collection build --force --output-path "$EE_DIR/tarball" . >/dev/null
-    "$VENV/bin/ansible-galaxy" collection install --offline --no-deps -p "$out" "$EE_DIR"/tarball/sre-runbooks-*.tar.gz \
-        >"$EE_DIR/galaxy.log" 2>&1 || { cat "$EE_DIR/galaxy.log" >&2; die "installing the collection tarball failed"; }
+    # Away from the checkout's ansible.cfg, whose collections path already has sre.runbooks.
+    printf '[defaults]\n' >"$EE_DIR/ansible.cfg"
+    ANSIBLE_CONFIG="$EE_DIR/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$out" "$VENV/bin/ansible-galaxy" collection install \
+        --force --offline --no-deps -p "$out" "$EE_DIR"/tarball/sre-runbooks-*.tar.gz >"$EE_DIR/galaxy.log" 2>&1 || true
+    [ -f "$out/ansible_collections/sre/runbooks/MANIFEST.json" ] \
+        || { cat "$EE_DIR/galaxy.log" >&2; die "installing the collection tarball failed"; }
     for name in "${DEPENDENCIES[@]}"; do
         mkdir -p "$out/ansible_collections/${name%%.*}"
         cp -a "$installed/${name/.//}" "$out/ansible_collections/${name%%.*}/"

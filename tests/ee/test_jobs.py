@@ -8,6 +8,7 @@ ransomware rebuild runs for real from containers that keep nothing."""
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 import time
 
@@ -16,7 +17,8 @@ import pytest
 from tests.integration.conftest import Lab, api_health
 from tests.integration.test_rebuild_lab import MARK, psql, restored_backup, wait_for
 
-from .conftest import JOB_ADDRESS, ROOT, JobRunner, Result, launch, templates
+from .conftest import EE_IMAGE, JOB_ADDRESS, ROOT, JobRunner, Result, launch, templates
+from .test_ee_definition import CARRIED
 
 # Jobs that run for real: the read-only ones, and the backup (it only adds a verified
 # backup to the store). Every other template runs as a `check` job.
@@ -49,6 +51,17 @@ LAB_LIMITS = {
 }
 # The real jobs first: the weekly check's backup is the one the maintenance check needs.
 TEMPLATES = sorted(templates(), key=lambda t: (t['playbook'] not in REAL, t['name']))
+
+
+def test_the_image_carries_the_collection_and_its_dependencies() -> None:
+    listed = subprocess.run(
+        ['docker', 'run', '--rm', EE_IMAGE, 'ansible-galaxy', 'collection', 'list', '--format', 'json'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    carried = json.loads(listed)['/usr/share/ansible/collections/ansible_collections']
+    assert {'sre.runbooks', *CARRIED} <= set(carried)
 
 
 def assert_succeeded(result: Result) -> None:
