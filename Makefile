@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help setup lab lab-down drill bench bench-quick lint docs sanity units molecule integration build test
+.PHONY: help setup lab lab-down drill bench bench-quick lint docs sanity units ee molecule integration jobs build test
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -62,6 +62,12 @@ molecule:  ## Every Molecule scenario's check-mode ladder (check, converge, idem
 
 integration: lab  ## End-to-end tests on the lab through ansible-runner: O4O and compose hosts side by side, then the all-host tests
 	scripts/integration.sh
+
+ee: setup  ## Build the execution environment sre-runbooks/ee:latest (skipped when its inputs are unchanged)
+	scripts/ee.sh build
+
+jobs: ee lab  ## Every AWX job template run as AWX runs it: ansible-runner with the EE as its container, against the lab
+	pytest tests/ee -p no:cacheprovider
 
 build: lab  ## Build the tarball, install it, run a playbook from it by FQCN
 	scripts/build.sh

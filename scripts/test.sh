@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 . scripts/lib.sh
 
-STAGES=(setup lint units sanity molecule integration drill bench-quick build lab-down)
+STAGES=(setup lint units sanity ee molecule integration jobs drill bench-quick build lab-down)
 declare -A took=()
 passed=0 failed=0 failed_stage=''
 
