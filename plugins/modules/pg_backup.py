@@ -250,8 +250,21 @@ def main() -> None:
     if p['app_files_dir'] and p['layout'] != 'o4o_archive':
         module.fail_json(msg='app_files_dir needs layout=o4o_archive: a custom-format dump cannot carry files')
     if not os.path.isdir(directory):
-        module.fail_json(
-            msg=f'backup directory {directory} does not exist: create it (the pg_backup role does) or fix pg_backup_dir'
+        if not module.check_mode:
+            module.fail_json(
+                msg=f'backup directory {directory} does not exist: create it (the pg_backup role does) '
+                'or fix pg_backup_dir'
+            )
+        # A host that never had a backup: the role would create the directory first.
+        name = backup_name(p['layout'], p['prefix'] or database, datetime.datetime.now(datetime.timezone.utc))
+        module.exit_json(
+            changed=True,
+            taken=True,
+            backup={'path': os.path.join(directory, name)},
+            pruned=[],
+            removed_orphans=[],
+            orphans=[],
+            msg=f'would create {directory} and take {name}',
         )
     before = sorted(os.listdir(directory))
     result: dict = {'changed': False, 'taken': False, 'pruned': [], 'removed_orphans': [], 'orphans': []}

@@ -176,6 +176,18 @@ def test_check_mode_predicts_the_retention_of_the_backup_it_would_take(target, t
     assert [b['path'] for b in list_backups(str(tmp_path), NAME)] == [applied['backup']['path'], newer]
 
 
+def test_check_mode_on_a_host_that_never_had_a_backup_predicts_one(target, tmp_path):
+    """The directory does not exist yet (the role's preflight makes it, not in check
+    mode): check mode predicts the backup instead of failing, and creates nothing."""
+    missing = tmp_path / 'never'
+    rc, predicted = module(target, missing, '--check')
+    assert rc == 0 and predicted['changed'] and predicted['taken'], predicted
+    assert predicted['msg'].startswith(f'would create {missing} and take ')
+    assert not missing.exists()
+    rc, refused = module(target, missing)
+    assert rc != 0 and 'does not exist' in refused['msg']
+
+
 def test_orphans_are_reported_and_partial_files_of_dead_runs_removed(target, tmp_path):
     [good] = make_backups(target, tmp_path, [1])
     old = time.time() - 3600
