@@ -12,6 +12,7 @@ import datetime
 import json
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -51,14 +52,9 @@ def wait_for(check, seconds: int = 60) -> None:
     raise AssertionError(f'{check.__name__} did not become true within {seconds} s')
 
 
-@pytest.fixture(scope='module')
-def rebuild(lab):
-    """A bare spare host and a private backup store on the backup host; afterwards api
-    serves again and web points at it, whatever the tests did."""
-    subprocess.run([str(ROOT / 'lab/lab.sh'), 'reset', 'spare'], check=True, cwd=ROOT)
-    store = f'/srv/sre-store/test-rebuild-{uuid.uuid4().hex[:8]}'
-    yield {'o4o_backup_store': {'kind': 'ssh', 'host': 'backup', 'path': store}}
-    lab.exec('backup', 'rm', '-rf', store)
+def bring_the_api_host_back(lab) -> None:
+    """api running, not isolated, its app serving and its data unmarked (the web host is
+    pointed back at it by the caller)."""
     subprocess.run(['docker', 'start', 'sre-lab-api'], check=True, capture_output=True)
     wait_for(lambda: lab.exec('api', 'systemctl', 'is-system-running').strip() in ('running', 'degraded'))
     lab.exec(
@@ -72,6 +68,17 @@ def rebuild(lab):
     lab.exec('api', 'env', 'PM2_HOME=/home/ubuntu/.pm2', 'pm2', 'start', 'api-server', user='ubuntu')
     wait_for(lambda: '"ok"' in lab.exec('api', 'curl', '-s', 'http://127.0.0.1:4000/api/health'))
     psql(lab, 'api', f"UPDATE users SET name = replace(name, '{MARK}', '')")
+
+
+@pytest.fixture(scope='module')
+def rebuild(lab):
+    """A bare spare host and a private backup store on the backup host; afterwards api
+    serves again and web points at it, whatever the tests did."""
+    subprocess.run([str(ROOT / 'lab/lab.sh'), 'reset', 'spare'], check=True, cwd=ROOT)
+    store = f'/srv/sre-store/test-rebuild-{uuid.uuid4().hex[:8]}'
+    yield {'o4o_backup_store': {'kind': 'ssh', 'host': 'backup', 'path': store}}
+    lab.exec('backup', 'rm', '-rf', store)
+    bring_the_api_host_back(lab)
     back = lab.playbook(
         'rebuild_host.yml',
         extravars={'dr_scenario': 'hardware_failure', 'o4o_api_upstream': '172.30.53.10:4000'},
@@ -98,13 +105,22 @@ def restored_backup(lab) -> str:
     return json.loads(comment.split(' ', 1)[1])['backup']
 
 
-def test_hardware_failure_rebuilds_the_api_host_on_the_spare_with_nothing_on_the_controller(lab, rebuild, tmp_path):
+@pytest.fixture
+def controller_tmp():
+    """An empty TMPDIR for the controller, with a short path: ansible-core puts its local
+    RPC server's unix socket there, and a socket's path is limited to 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix='sre-ctl-', dir='/tmp'))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_hardware_failure_rebuilds_the_api_host_on_the_spare_with_nothing_on_the_controller(
+    lab, rebuild, controller_tmp
+):
     """The backups live on the backup host only: the controller's old store directory is
     gone and the controller's temporary directory keeps nothing of a run (as in AWX,
     whose job container is thrown away)."""
     shutil.rmtree(ROOT / '.cache/lab/backup-store', ignore_errors=True)  # the store before issue #17
-    controller_tmp = tmp_path / 'controller-tmp'
-    controller_tmp.mkdir()
     taken = backup(lab, rebuild, env={'TMPDIR': str(controller_tmp)})
     assert taken in lab.exec('backup', 'ls', rebuild['o4o_backup_store']['path'])
     rows = {table: psql(lab, 'api', f'SELECT count(*) FROM {table}') for table in ('users', 'products', 'orders')}
