@@ -84,18 +84,13 @@ HOST_GROUPS = {
         'test_compose_watch_lab.py',
         'test_deploy_guards_lab.py',
         'test_secrets_lab.py::test_a_compose_deploy_with_diff_does_not_print_the_env_file',
-        # The Re-Fit host and incident response (notifications, escalation, alerts): no O4O host.
-        'test_refit_lab.py',
-        'test_server_scripts_lab.py',
-        'test_guarded_deploy_lab.py',
-        'test_incident_escalation_lab.py',
-        'test_alert_loop_lab.py',
+        'test_guarded_compose_lab.py',
     ),
     'exclusive': ('test_guards_first_lab.py', 'test_safety_lab.py'),
 }
 MARKERS = {
-    'hosts_o4o': 'touches the O4O hosts (api, web, spare) only',
-    'hosts_compose': 'touches the compose and Re-Fit hosts only',
+    'hosts_o4o': 'touches the O4O hosts (api, web, spare, backup) and the Re-Fit host only',
+    'hosts_compose': 'touches the compose host only',
     'exclusive': 'looks at every lab host; runs alone, after the others',
 }
 
