@@ -3,7 +3,8 @@
 # key for user ubuntu, waits until SSH, PostgreSQL, pm2 and nginx answer, and brings
 # up the QA-Arena and Fragrance AI compose stacks on the compose host, which also serves
 # the O4O repository over git:// (the code host a rebuilt api host clones from); the
-# backup host (the off-host backup store) gets the key like the others;
+# backup host (the off-host backup store) gets the key like the others; the Re-Fit
+# host (refit) gets it for user ec2-user, and up waits for its app's actuator health;
 # `down` removes the containers, the stacks' volumes and the network.
 # Usage: lab/lab.sh up|down|status|reset <host>
 set -euo pipefail
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 KEY="$LAB_DIR/ssh/id_ed25519"
 COMPOSE=(docker compose -f lab/compose.yml)
-HOSTS=(api web spare backup compose)
+HOSTS=(api web refit spare backup compose)
 STACK_HOST=sre-lab-compose
 
 wait_for() {  # wait_for <seconds> <description> <command...>; on a timeout, runs $ON_TIMEOUT
@@ -44,22 +45,43 @@ up() {
     ON_TIMEOUT=describe_api_host wait_for 120 "the api-server health check" \
         docker exec sre-lab-api curl -fsS --max-time 5 http://127.0.0.1:4000/api/health
     wait_for 30 "nginx on web" docker exec sre-lab-web curl -fsS http://127.0.0.1/api/health
+    wait_for_refit_app
     for host in "${HOSTS[@]}"; do wait_for_ssh "$host"; done
     stacks_up
     serve_o4o_repo
-    step "Lab is up: api $(address api), web $(address web), spare $(address spare), backup $(address backup), compose $(address compose) (ssh key $KEY)"
+    step "Lab is up: api $(address api), web $(address web), refit $(address refit), spare $(address spare), backup $(address backup), compose $(address compose) (ssh key $KEY)"
+}
+
+describe_refit_host() {  # what a timed-out refit-api check needs explained, read-only
+    echo "---- sre-lab-refit: systemd, pm2-ec2-user, pm2's log, the health answer ----"
+    docker exec sre-lab-refit systemctl is-system-running || true
+    docker exec sre-lab-refit systemctl --no-pager --lines=15 status pm2-ec2-user || true
+    docker exec sre-lab-refit sh -c 'tail -n 20 /home/ec2-user/.pm2/pm2.log /var/log/app/application.log' || true
+    docker exec sre-lab-refit curl -sS --max-time 5 http://127.0.0.1:8080/actuator/health || true
+    echo
+}
+
+wait_for_refit_app() {  # refit-api's actuator health (its pm2 starts it in about 2 s)
+    ON_TIMEOUT=describe_refit_host wait_for 60 "the refit-api health check" \
+        docker exec sre-lab-refit curl -fsS --max-time 5 http://127.0.0.1:8080/actuator/health
+}
+
+login_user() {  # login_user <host>: the user the runbooks log in as (Re-Fit: ec2-user)
+    case "$1" in refit) echo ec2-user ;; *) echo ubuntu ;; esac
 }
 
 admit_controller() {  # admit_controller <host>: wait for systemd, install the lab key
+    local user
+    user=$(login_user "$1")
     wait_for 60 "systemd on $1" docker exec "sre-lab-$1" systemctl is-system-running
-    docker exec -i "sre-lab-$1" install -o ubuntu -g ubuntu -m 0600 /dev/stdin \
-        /home/ubuntu/.ssh/authorized_keys < "$KEY.pub"
+    docker exec -i "sre-lab-$1" install -o "$user" -g "$user" -m 0600 /dev/stdin \
+        "/home/$user/.ssh/authorized_keys" < "$KEY.pub"
 }
 
 wait_for_ssh() {
     wait_for 30 "SSH to $1" ssh -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no \
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=2 \
-        "ubuntu@$(address "$1")" true
+        "$(login_user "$1")@$(address "$1")" true
 }
 
 reset() {  # reset <host>: a new container from the image (the spare back to bare)
@@ -67,6 +89,7 @@ reset() {  # reset <host>: a new container from the image (the spare back to bar
     "${COMPOSE[@]}" up -d --force-recreate --no-deps --quiet-pull "$1" >/dev/null 2>&1
     admit_controller "$1"
     wait_for_ssh "$1"
+    [ "$1" != refit ] || wait_for_refit_app
 }
 
 on_stack_host() {  # on_stack_host <command...>: run as ubuntu in the compose host
