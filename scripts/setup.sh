@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 APT_PACKAGES=(docker.io debootstrap iptables rsync openssh-client git make curl
-              ca-certificates xz-utils nginx-light postgresql-15 redis-server apache2-utils shellcheck)
+              ca-certificates xz-utils nginx-light postgresql-15 redis-server apache2-utils shellcheck
+              prometheus prometheus-alertmanager openjdk-17-jre-headless)
 
 install_host_packages() {
     local missing=()
@@ -80,7 +81,7 @@ build_images() {
     install -D -m 0755 "$(command -v docker)" lab/images/compose/bin/docker
     install -D -m 0755 /usr/local/lib/docker/cli-plugins/docker-compose lab/images/compose/bin/docker-compose
     local image
-    for image in systemd api web compose stack; do
+    for image in systemd api refit web compose stack; do
         step "Building image sre-runbooks/lab-$image"
         docker build -q -t "sre-runbooks/lab-$image:latest" "lab/images/$image" >/dev/null
     done
