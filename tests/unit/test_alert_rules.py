@@ -174,7 +174,7 @@ def test_lab_windows(playbook, tmp_path: Path) -> None:
     run = playbook(ROOT / 'inventories' / 'lab', tmp_path, '-e', 'teams=refit')
     assert run.rc == 0, run.out[-3000:]
     rules = (tmp_path / 'refit.rules.yml').read_text()
-    assert '[10s]' in rules and 'for: 5s' in rules and 'offset 2s' in rules
+    assert '[6s]' in rules and 'for: 8s' in rules and 'offset 2s' in rules
     shutil.copy(ROOT / 'tests' / 'promtool' / 'refit_lab.test.yml', tmp_path)
     result = promtool('test', 'rules', 'refit_lab.test.yml', cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
