@@ -177,14 +177,15 @@ class AlertLoop:
 
     # -- starting ---------------------------------------------------------------------------
     def start_prometheus(
-        self, rule_files: list[str], scrape_jobs: list[dict[str, Any]], interval: str = '1s'
+        self, rule_files: list[str], scrape_jobs: list[dict[str, Any]], scrape: str = '2s', evaluation: str = '1s'
     ) -> Service:
+        """Scrape every 2 s (the lab's windows assume it: inventories/lab/group_vars/refit.yml), evaluate every 1 s."""
         config = render(
             'prometheus.yml.j2',
             self.workdir / 'prometheus.yml',
-            scrape_interval=interval,
-            scrape_timeout=interval,
-            evaluation_interval=interval,
+            scrape_interval=scrape,
+            scrape_timeout='1s',
+            evaluation_interval=evaluation,
             rule_files=rule_files,
             alertmanager=f'127.0.0.1:{self.alertmanager_port}',
             scrape_jobs=scrape_jobs,
