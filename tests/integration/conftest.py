@@ -41,7 +41,7 @@ class Lab:
         cmdline: str = '',
         env: dict | None = None,
     ) -> ansible_runner.Runner:
-        production = ('inventories/o4o', 'inventories/qa_arena', 'inventories/fragrance')
+        production = ('inventories/o4o', 'inventories/qa_arena', 'inventories/fragrance', 'inventories/refit')
         assert not inventory.startswith(production) or cmdline, 'production inventories are only parsed, never run'
         return ansible_runner.run(
             private_data_dir=str(self.tmp),

@@ -17,9 +17,26 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-TOP_LEVEL = {'MANIFEST.json', 'FILES.json', 'README.md', 'meta', 'plugins', 'roles', 'playbooks', 'docs', 'changelogs'}
+TOP_LEVEL = {
+    'MANIFEST.json',
+    'FILES.json',
+    'README.md',
+    'meta',
+    'plugins',
+    'roles',
+    'playbooks',
+    'docs',
+    'changelogs',
+    'extensions',
+}
 TOP_LEVEL_OPTIONAL = {'LICENSE', 'COPYING', 'CHANGELOG.rst', 'CHANGELOG.md'}
-REQUIRED = {'README.md', 'meta/runtime.yml', 'changelogs/changelog.yaml', 'playbooks/disaster_recovery.yml'}
+REQUIRED = {
+    'README.md',
+    'meta/runtime.yml',
+    'changelogs/changelog.yaml',
+    'playbooks/disaster_recovery.yml',
+    'extensions/eda/rulebooks/incident_response.yml',
+}
 PRODUCTION_ADDRESSES = {'43.202.242.215', '13.125.144.8'}
 
 
@@ -88,7 +105,7 @@ def test_the_tarball_holds_only_what_a_user_installs(tarball):
 
 def test_playbooks_carry_their_group_vars_and_templates(tarball):
     names = set(tarball.getnames())
-    needed = {str(path.relative_to(ROOT)) for path in ROOT.glob('playbooks/*/*') if path.is_file()}
+    needed = {str(path.relative_to(ROOT)) for path in ROOT.glob('playbooks/*/**/*') if path.is_file()}
     assert needed
     assert needed - names == set()
 

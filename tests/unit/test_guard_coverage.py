@@ -76,7 +76,12 @@ def file_scope(path: Path, root: Path = ROOT) -> Scope:
         for folder in ('defaults', 'vars'):
             for source in sorted((root / 'roles' / relative[1] / folder).glob('**/*.yml')):
                 _add(variables, source)
-    for pattern in ('playbooks/group_vars/*.yml', 'inventories/*/group_vars/*.yml', 'inventories/*/host_vars/*.yml'):
+    for pattern in (
+        'playbooks/group_vars/*.yml',
+        'playbooks/group_vars/*/*.yml',
+        'inventories/*/group_vars/*.yml',
+        'inventories/*/host_vars/*.yml',
+    ):
         for source in sorted(root.glob(pattern)):
             _add(variables, source)
     for task in walk_tasks(yaml.safe_load(path.read_text()), Scope()):
