@@ -77,6 +77,11 @@ def test_a_bad_version_of_the_compose_stack_is_rolled_back_automatically(stack):
     lab, rx = stack
     assert version() == GOOD
     env = {'SRE_NOTIFY_WEBHOOK_URL': rx.url('/discord/1234/lab-token')}
+    predicted = lab.playbook('guarded_deploy.yml', extravars={'version': BAD, **FAST}, env=env, cmdline='--check')
+    assert predicted.rc == 0 and version() == GOOD and rx.messages() == []
+    said = ' '.join(str(e['event_data'].get('res', {}).get('msg', '')) for e in predicted.events if 'event_data' in e)
+    assert f'would deploy VERSION={BAD}' in said and f'roll back to {GOOD}' in said
+
     bad = lab.playbook('guarded_deploy.yml', extravars={'version': BAD, **FAST}, env=env)
     assert bad.rc != 0
     assert 'rolled back: rollback done' in failure(bad)
