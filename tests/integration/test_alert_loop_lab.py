@@ -159,7 +159,7 @@ def test_a_firing_alert_runs_one_rollback_and_sends_one_notification(lab):
                 assert_secrets_kept(loop, ['eda-webhook-secret', (work / 'loop/webhook.token').read_text()])
                 print(
                     f'alert loop: setup {setup:.0f} s, firing after {fired_in:.0f} s ({sent} requests), '
-                    f'remediation notice after {noticed_in:.0f} s, total {time.monotonic() - started:.0f} s'
+                    f'remediation notice after {noticed_in:.0f} s, total {time.monotonic() - started:.0f} s: {text}'
                 )
         finally:
             if release(lab) != GOOD or health() != 'UP':
