@@ -101,7 +101,7 @@ def authorized(request: web.Request) -> bool:
     token = request.app.get(TOKEN)
     if not token:
         return True
-    scheme, _, given = request.headers.get('Authorization', '').partition(' ')
+    scheme, _space, given = request.headers.get('Authorization', '').partition(' ')
     return scheme == 'Bearer' and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
