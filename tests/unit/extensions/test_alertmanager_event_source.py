@@ -66,7 +66,7 @@ def serve(args: dict[str, Any], check: Callable[[Poster, asyncio.Queue], Awaitab
 
             async def post(body: Any, path: str = '/alerts', headers: dict | None = None) -> tuple[int, str]:
                 data = body if isinstance(body, str) else json.dumps(body)
-                for _ in range(100):  # until it listens (bounded: 5 s)
+                for _attempt in range(100):  # until it listens (bounded: 5 s)
                     try:
                         async with session.post(f'http://127.0.0.1:{port}{path}', data=data, headers=headers) as answer:
                             return answer.status, await answer.text()
@@ -93,7 +93,7 @@ def drain(queue: asyncio.Queue) -> list[dict[str, Any]]:
 
 def test_one_event_per_alert_with_labels_annotations_and_status():
     async def check(post: Poster, queue: asyncio.Queue) -> None:
-        status, _ = await post(notification(alert('a:8080'), alert('b:8080', 'resolved')), path='/alerts')
+        status, _text = await post(notification(alert('a:8080'), alert('b:8080', 'resolved')), path='/alerts')
         assert status == 202
         events = drain(queue)
         assert [event['alert']['labels']['instance'] for event in events] == ['a:8080', 'b:8080']
