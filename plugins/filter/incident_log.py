@@ -110,8 +110,9 @@ def incident_due_escalations(
 ) -> list[dict[str, Any]]:
     """Each (incident, level) to notify now, in order: the team's incidents not resolved,
     every level whose after_minutes have passed since the incident opened and that has no
-    escalate line yet. Each ``{id, team, summary, severity, opened_at, minutes_open, level,
-    who, after_minutes, mentions}``."""
+    escalate line yet; a level whose ``immediately_for`` lists the incident's severity is due
+    at once (Fragrance's L4: CTO after 60 minutes, or at once for P0). Each ``{id, team,
+    summary, severity, opened_at, minutes_open, level, who, after_minutes, mentions}``."""
     if not isinstance(escalation, list) or not escalation:
         raise AnsibleFilterError(
             f'team {team}: no escalation path (sre_incident_escalation is empty); set the levels in its group vars'
@@ -131,7 +132,8 @@ def incident_due_escalations(
             continue
         minutes = (moment - _when(incident['opened_at'])).total_seconds() / 60
         for entry in levels:
-            if entry['after_minutes'] <= minutes and entry['level'] not in incident['escalated']:
+            at_once = incident['severity'] in (entry.get('immediately_for') or [])
+            if (at_once or entry['after_minutes'] <= minutes) and entry['level'] not in incident['escalated']:
                 due.append(
                     {
                         'id': incident['id'],

@@ -154,3 +154,18 @@ def test_the_due_item_carries_who_and_mentions():
 def test_a_team_without_a_usable_escalation_path_is_refused(escalation):
     with pytest.raises(AnsibleFilterError, match='team refit'):
         incident_due_escalations(incident_log([OPEN]), escalation, 'refit')
+
+
+def test_a_level_due_at_once_for_a_severity_goes_out_with_the_first():
+    fragrance = [
+        {'level': 'L1', 'after_minutes': 0, 'who': 'on-call engineer', 'mentions': ['@devops']},
+        {'level': 'L2', 'after_minutes': 15, 'who': 'team lead', 'mentions': []},
+        {'level': 'L4', 'after_minutes': 60, 'who': 'CTO', 'mentions': [], 'immediately_for': ['P0']},
+    ]
+    p0 = line('open', '2026-12-05T06:00:00Z', 'fragrance-20261205-060000', team='fragrance', severity='P0')
+    p1 = line('open', '2026-12-05T06:00:00Z', 'fragrance-20261205-060001', team='fragrance', severity='P1')
+    assert due([p0, p1], '2026-12-05T06:01:00Z', team='fragrance', escalation=fragrance) == [
+        ('060000', 'L1'),
+        ('060000', 'L4'),
+        ('060001', 'L1'),
+    ]
