@@ -42,6 +42,20 @@ LAB_ANSWERS = {
     'playbooks/compose_restart.yml': {'service': 'backend'},
     'playbooks/scale.yml': {'services': 'worker-llm', 'replicas': '1'},
     'playbooks/maintenance.yml': {'watch_minutes': 0.1},
+    'playbooks/guarded_deploy.yml': {'version': 'v1.1.0'},
+    'playbooks/incident.yml': {
+        'incident_action': 'open',
+        'incident_team': 'refit',
+        'incident_severity': 'P2',
+        'incident_summary': 'AWX check job',
+    },
+    # What the EDA rulebook passes from an alert (run_job_template's extra vars).
+    'playbooks/remediate.yml': {
+        'remediation': 'diagnose',
+        'remediation_host': 'refit-ai',
+        'remediation_severity': 'P2',
+        'remediation_alert': 'HighResponseTime',
+    },
 }
 # The lab's two compose stacks share one host and its /backup/postgres: the weekly check's
 # backups of both, side by side, collide on the directory's lock, so it runs on one.
@@ -50,6 +64,7 @@ LAB_LIMITS = {
     'playbooks/scale.yml': 'fragrance-ai',
     'playbooks/redeploy.yml': 'qa-arena',
     'playbooks/weekly_check.yml': 'fragrance-ai',
+    'playbooks/escalate.yml': 'refit-ai',
 }
 # The real jobs first: the weekly check's backup is the one the maintenance check needs.
 TEMPLATES = sorted(templates(), key=lambda t: (t['playbook'] not in REAL, t['name']))

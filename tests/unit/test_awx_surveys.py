@@ -240,8 +240,9 @@ def test_every_operator_playbook_has_one_template(loaded) -> None:
 def test_template_fields_the_ee_job_tests_read() -> None:
     for template in _config('controller_templates'):
         assert (ROOT / template['playbook']).is_file(), template['playbook']
-        for field in ('name', 'inventory', 'project', 'execution_environment', 'job_type', 'credentials'):
+        for field in ('name', 'inventory', 'project', 'execution_environment', 'job_type'):
             assert template[field], (template['name'], field)
+        assert isinstance(template['credentials'], list), template['name']  # [] when it connects nowhere
         assert isinstance(template['extra_vars'], dict)
         assert template['survey_enabled'] == bool(template['survey_spec'])
 
