@@ -37,10 +37,38 @@ def _when(value: Any) -> datetime.datetime:
     return moment.astimezone(UTC)
 
 
+def _text(value: Any) -> str:
+    """A time of the log as it writes it (lenient: the log's own lines)."""
+    return _when(value).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
 def incident_utc(value: Any = None) -> str:
-    """The time as the log writes it: UTC, whole seconds, ``Z``; now when value is empty."""
-    moment = _when(value) if value else datetime.datetime.now(UTC)
-    return moment.strftime('%Y-%m-%dT%H:%M:%SZ')
+    """The time as the log writes it: UTC, whole seconds, ``Z``; now when value is empty.
+
+    A time an operator gives must say its zone (``Z`` or an offset): a Seoul time read as
+    UTC would open the incident 9 hours late, or in the future, and silence its escalation.
+    A time in the future is refused for the same reason.
+    """
+    now = datetime.datetime.now(UTC)
+    if not value:
+        return now.strftime('%Y-%m-%dT%H:%M:%SZ')
+    if not isinstance(value, datetime.datetime):
+        text = str(value).strip()
+        try:
+            given = datetime.datetime.fromisoformat(text.replace('Z', '+00:00').replace('z', '+00:00'))
+        except ValueError:
+            given = None  # _when says what is wrong
+        if given is not None and given.tzinfo is None:
+            raise AnsibleFilterError(
+                f'incident time {text!r} has no time zone: add Z (UTC) or an offset, such as {text}Z or {text}+09:00'
+            )
+    moment = _when(value)
+    if moment > now + datetime.timedelta(minutes=1):
+        raise AnsibleFilterError(
+            f'incident time {moment:%Y-%m-%dT%H:%M:%SZ} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ}): '
+            'give when the incident began, with its time zone'
+        )
+    return _text(moment)
 
 
 def incident_log(lines: list[Any]) -> dict[str, Any]:
@@ -80,14 +108,14 @@ def _incident(key: str, events: list[tuple[datetime.datetime, int, dict[str, Any
     incident: dict[str, Any] = {
         'id': key,
         'team': first.get('team', ''),
-        'opened_at': incident_utc(first['at']),
+        'opened_at': _text(first['at']),
         'severity': first.get('severity') or '',
         'summary': first.get('summary') or '',
         'by': first.get('by') or '',
         'resolved': False,
         'resolved_at': None,
         'escalated': [],
-        'events': [{**record, 'at': incident_utc(record['at'])} for record in records],
+        'events': [{**record, 'at': _text(record['at'])} for record in records],
     }
     for record in records:
         if record['event'] in ('update', 'resolve'):
@@ -96,7 +124,7 @@ def _incident(key: str, events: list[tuple[datetime.datetime, int, dict[str, Any
         if record['event'] == 'escalate' and record.get('level') and record['level'] not in incident['escalated']:
             incident['escalated'].append(record['level'])
         if record['event'] == 'resolve' and not incident['resolved']:
-            incident['resolved'], incident['resolved_at'] = True, incident_utc(record['at'])
+            incident['resolved'], incident['resolved_at'] = True, _text(record['at'])
     return incident
 
 

@@ -37,7 +37,7 @@ OPEN = line('open', '2026-12-05T06:00:00Z', severity='P0', summary='health faili
         ('2026-12-05T06:00:00Z', '2026-12-05T06:00:00Z'),
         ('2026-12-05T06:00:00.123456Z', '2026-12-05T06:00:00Z'),
         ('2026-12-05T08:00:00+02:00', '2026-12-05T06:00:00Z'),
-        ('2026-12-05T06:00:00', '2026-12-05T06:00:00Z'),
+        ('2026-12-05T15:00:00+09:00', '2026-12-05T06:00:00Z'),
     ],
 )
 def test_times_are_written_in_utc_whole_seconds(given, expected):
@@ -48,6 +48,18 @@ def test_times_are_written_in_utc_whole_seconds(given, expected):
 def test_a_time_that_is_not_iso_is_refused(given):
     with pytest.raises(AnsibleFilterError, match='not an ISO 8601 time'):
         incident_utc(given)
+
+
+@pytest.mark.parametrize('given', ['2026-12-05T06:00:00', '2026-12-05 15:00'])
+def test_a_time_without_a_zone_is_refused(given):
+    # A Seoul time read as UTC would open the incident 9 hours late and hold its escalation back.
+    with pytest.raises(AnsibleFilterError, match='has no time zone'):
+        incident_utc(given)
+
+
+def test_a_time_in_the_future_is_refused():
+    with pytest.raises(AnsibleFilterError, match='in the future'):
+        incident_utc('2999-01-01T00:00:00Z')
 
 
 def test_now_when_no_time_is_given():
