@@ -161,6 +161,11 @@ def test_with_a_token_only_its_bearer_gets_in(headers, expected):
     serve({'token': 's3cret-token'}, check)
 
 
+def test_off_loopback_a_token_is_required():
+    with pytest.raises(ValueError, match='needs a token'):
+        asyncio.run(alertmanager.main(asyncio.Queue(), {'host': '0.0.0.0', 'port': free_port()}))
+
+
 def test_the_port_is_required():
     with pytest.raises(ValueError, match='port is required'):
         asyncio.run(alertmanager.main(asyncio.Queue(), {}))

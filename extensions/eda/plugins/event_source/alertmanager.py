@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 from typing import Any
 
@@ -43,7 +44,8 @@ options:
   token:
     description:
       - Bearer token Alertmanager must send (its webhook_config http_config authorization,
-        type Bearer). Without it any client that reaches the port can post alerts.
+        type Bearer). Required unless host is a loopback address: without it any client
+        that reaches the port could post alerts.
       - Give it from a vault or the activation's extra variables; it is never logged.
     type: str
 """
@@ -125,19 +127,33 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(status=202, text=f'{len(events)} alert(s)')
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == 'localhost'
+
+
 async def main(queue: asyncio.Queue[Any], args: dict[str, Any]) -> None:
     """Serve the webhook until the task is cancelled."""
     if 'port' not in args:
         raise ValueError('sre.runbooks.alertmanager: the argument port is required')
+    host = str(args.get('host') or '127.0.0.1')
+    if not args.get('token') and not _loopback(host):
+        # An alert can trigger a pre-approved production rollback: off loopback, only with a token.
+        raise ValueError(
+            f'sre.runbooks.alertmanager: listening on {host} needs a token (Alertmanager sends it as '
+            'a Bearer token); without one, anyone who reaches the port could post alerts'
+        )
     app = web.Application()
     app[QUEUE] = queue
     app[TOKEN] = str(args.get('token') or '')
     app.router.add_post(r'/{endpoint:.*}', receive)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, args.get('host') or '127.0.0.1', int(args['port']))
+    site = web.TCPSite(runner, host, int(args['port']))
     await site.start()
-    logger.info('alertmanager source: listening on %s:%s', args.get('host') or '127.0.0.1', args['port'])
+    logger.info('alertmanager source: listening on %s:%s', host, args['port'])
     try:
         await asyncio.Future()
     finally:
