@@ -173,6 +173,29 @@ def test_the_rollback_entry_point_leaves_a_release_that_answers_500(refit, rx):
     assert len(rx.messages()) == 2
 
 
+def test_a_rollback_does_not_go_past_the_release_the_last_one_went_back_to(refit, rx):
+    # After the rollback above, v1.1.0 runs; now it is down for a cause that is not the release.
+    # A repeated alert must not walk back to v1.0.0 (and mark v1.1.0 failed): it asks for a human.
+    pm2 = ['env', 'PM2_HOME=/home/ec2-user/.pm2', 'pm2']
+    head = ['git', '-C', REPO, 'rev-parse', 'HEAD']
+    before = refit.exec('refit', *head, user='ec2-user')
+    refit.exec('refit', *pm2, 'stop', 'refit-api', user='ec2-user')
+    try:
+        rx.clear()
+        refused = rollback(refit, rx, reason='HealthCheckFailing firing')
+        assert refused.rc != 0 and changed(refused) == 0
+        assert 'the cause is not the release' in failure(refused) and 'rollback_to' in failure(refused)
+        assert refit.exec('refit', *head, user='ec2-user') == before
+        assert rx.messages() == []
+    finally:
+        refit.exec('refit', *pm2, 'restart', 'refit-api', user='ec2-user')
+    for _ in range(20):
+        if healthy_at('v1.1.0'):
+            break
+        time.sleep(0.5)
+    assert healthy_at('v1.1.0')
+
+
 def test_a_rollback_that_cannot_succeed_asks_for_manual_intervention(refit, rx):
     refit.exec('refit', 'sh', '-c', f'printf "%s" "$1" > {HOOK} && chmod 0755 {HOOK}', 'fault', FAULT, user='ec2-user')
     try:
