@@ -183,5 +183,9 @@ def test_the_rulebook_passes_ansible_rulebooks_schema_and_parser():
     assert remediations, 'no rule runs a remediation playbook'
     for rule in remediations:
         assert rule.throttle is not None, f'{rule.name}: a remediation without throttle'
-        assert rule.throttle.group_by_attributes == ['event.alert.labels.alertname', 'event.alert.labels.instance']
+        # Remediations once per target, whatever the alert (two alerts of one incident, one run);
+        # diagnoses once per alert and target.
+        assert rule.throttle.group_by_attributes[-1] == 'event.alert.labels.instance'
+        acts = rule.name.startswith('Remediate')
+        assert len(rule.throttle.group_by_attributes) == (1 if acts else 2), rule.name
         assert rule.actions[0].action_args['name'] == 'playbooks/remediate.yml'
