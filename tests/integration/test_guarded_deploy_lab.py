@@ -189,7 +189,7 @@ def test_a_rollback_does_not_go_past_the_release_the_last_one_went_back_to(refit
         assert rx.messages() == []
     finally:
         refit.exec('refit', *pm2, 'restart', 'refit-api', user='ec2-user')
-    for _ in range(20):
+    for _attempt in range(20):
         if healthy_at('v1.1.0'):
             break
         time.sleep(0.5)

@@ -160,7 +160,7 @@ def test_two_overlapping_runs_notify_each_due_level_once_in_order(incidents):
         env = incidents.env
         runs = [
             pool.submit(incidents.lab.playbook, 'escalate.yml', extravars={**STORE, 'escalate_hosts': 'refit'}, env=env)
-            for _ in range(2)
+            for _run in range(2)
         ]
         statuses = [run.result().status for run in runs]
     assert statuses == ['successful', 'successful']

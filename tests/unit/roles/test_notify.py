@@ -130,15 +130,17 @@ def test_failed_posts_are_warnings_counted_in_the_result_and_the_play_goes_on(tm
 
 
 def test_preflight_fails_without_a_webhook_unless_optional(tmp_path):
-    rc, output, _ = run(tmp_path, [], [], notify_test_preflight=True)
+    rc, output, _stderr = run(tmp_path, [], [], notify_test_preflight=True)
     assert rc != 0 and 'notify: no webhook is configured' in output
     assert 'play continues' not in output
-    rc, output, _ = run(tmp_path, [], [{'event': 'deploy_start'}], notify_test_preflight=True, notify_optional=True)
+    rc, output, _stderr = run(
+        tmp_path, [], [{'event': 'deploy_start'}], notify_test_preflight=True, notify_optional=True
+    )
     assert rc == 0 and 'notifications are off' in output and 'the deploy_start notification was not posted' in output
 
 
 def test_preflight_names_a_malformed_webhook_without_its_url(tmp_path):
     hooks = [{'kind': 'discord', 'url': f'ftp://example.invalid/{TOKEN}', 'name': 'ops'}]
-    rc, output, _ = run(tmp_path, hooks, [], notify_test_preflight=True)
+    rc, output, _stderr = run(tmp_path, hooks, [], notify_test_preflight=True)
     assert rc != 0 and 'ops: url is missing or is not an http(s) URL' in output
     assert TOKEN not in output

@@ -110,10 +110,12 @@ def test_a_damaged_line_is_listed_as_unreadable_and_the_rest_read(bad):
     assert log['unreadable'] == [bad] and len(log['incidents']) == 1
 
 
-def due(lines, now, team='refit', escalation=REFIT):
+def due(lines, now, team='refit', escalation=None):
     return [
         (item['id'][-6:], item['level'])
-        for item in incident_due_escalations(incident_log(lines), escalation, team, now)
+        for item in incident_due_escalations(
+            incident_log(lines), REFIT if escalation is None else escalation, team, now
+        )
     ]
 
 
