@@ -189,9 +189,12 @@ def test_a_rollback_does_not_go_past_the_release_the_last_one_went_back_to(refit
         assert rx.messages() == []
     finally:
         refit.exec('refit', *pm2, 'restart', 'refit-api', user='ec2-user')
-    for _attempt in range(20):
-        if healthy_at('v1.1.0'):
-            break
+    for _attempt in range(40):  # pm2 starts it again: refused connections until it listens
+        try:
+            if healthy_at('v1.1.0'):
+                break
+        except (urllib.error.URLError, OSError):
+            pass
         time.sleep(0.5)
     assert healthy_at('v1.1.0')
 
