@@ -12,7 +12,7 @@ WEB = 'http://172.30.53.11'
 def test_ssh_ping_reaches_every_lab_host(lab):
     runner = lab.module('ansible.builtin.ping')
     assert runner.rc == 0
-    assert sorted(runner.stats['ok']) == ['api', 'backup', 'fragrance-ai', 'qa-arena', 'spare', 'web']
+    assert sorted(runner.stats['ok']) == ['api', 'backup', 'fragrance-ai', 'qa-arena', 'refit-ai', 'spare', 'web']
 
 
 def test_api_answers_through_nginx_on_web(lab):
