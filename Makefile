@@ -49,10 +49,11 @@ sanity:  ## ansible-test sanity on the collection in an ansible_collections tree
 	scripts/setup.sh venv
 	scripts/sanity.sh
 
-units:  ## pytest unit tests (real HTTP, Redis and PostgreSQL servers on loopback)
+UNIT_JOBS ?= 2
+units:  ## pytest unit tests (real HTTP, Redis and PostgreSQL servers on loopback), UNIT_JOBS side by side
 	scripts/setup.sh host
 	scripts/setup.sh venv
-	pytest tests/unit
+	pytest tests/unit --numprocesses=$(UNIT_JOBS) --dist=worksteal --durations=10
 
 molecule:  ## Every Molecule scenario's check-mode ladder (check, converge, idempotence, check, verify), two side by side
 	scripts/setup.sh docker
@@ -67,7 +68,9 @@ ee: setup  ## Build the execution environment sre-runbooks/ee:latest (skipped wh
 	scripts/ee.sh build
 
 jobs: ee lab  ## Every AWX job template run as AWX runs it: ansible-runner with the EE as its container, against the lab
-	pytest tests/ee -p no:cacheprovider
+	pytest tests/ee -p no:cacheprovider -m 'not check_job and not rebuild'
+	pytest tests/ee -p no:cacheprovider -m check_job --numprocesses=2 --dist=worksteal --durations=20
+	pytest tests/ee -p no:cacheprovider -m rebuild
 
 build: lab  ## Build the tarball, install it, run a playbook from it by FQCN
 	scripts/build.sh
