@@ -73,9 +73,10 @@ class Lab:
 
 
 # The lab's hosts are shared, so tests run by the hosts they touch: the O4O hosts'
-# tests (`-m hosts_o4o`) and the compose host's (`-m hosts_compose`) in two pytest
-# runs side by side, then the tests that look at every host at once (`-m exclusive`),
-# alone: scripts/integration.sh. Plain `pytest tests/integration` runs all in a row.
+# tests (`-m hosts_o4o`), the compose host's (`-m hosts_compose`) and the Re-Fit host's
+# (`-m hosts_refit`) in three pytest runs side by side, then the tests that look at
+# every host at once (`-m exclusive`), alone: scripts/integration.sh. Plain
+# `pytest tests/integration` runs all in a row.
 HOST_GROUPS = {
     'compose': (
         'test_compose_lab.py',
@@ -86,17 +87,25 @@ HOST_GROUPS = {
         'test_secrets_lab.py::test_a_compose_deploy_with_diff_does_not_print_the_env_file',
         'test_guarded_compose_lab.py',
     ),
+    # The incident escalation tests stay with the O4O hosts: the incident log is on backup.
+    'refit': (
+        'test_refit_lab.py',
+        'test_guarded_deploy_lab.py',
+        'test_server_scripts_lab.py',
+        'test_alert_loop_lab.py',
+    ),
     'exclusive': ('test_guards_first_lab.py', 'test_safety_lab.py'),
 }
 MARKERS = {
-    'hosts_o4o': 'touches the O4O hosts (api, web, spare, backup) and the Re-Fit host only',
+    'hosts_o4o': 'touches the O4O hosts (api, web, spare, backup) only, or reads the Re-Fit host',
     'hosts_compose': 'touches the compose host only',
+    'hosts_refit': 'touches the Re-Fit host only',
     'exclusive': 'looks at every lab host; runs alone, after the others',
 }
 
 
 def host_group(nodeid: str) -> str:
-    """'compose', 'exclusive', or 'o4o' for a test, by its file (or file::test)."""
+    """'compose', 'refit', 'exclusive', or 'o4o' for a test, by its file (or file::test)."""
     name = nodeid.rsplit('/', maxsplit=1)[-1].split('[', maxsplit=1)[0]
     for group, members in HOST_GROUPS.items():
         if any(name == member or name.split('::')[0] == member for member in members):
@@ -118,9 +127,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope='session')
 def lab(tmp_path_factory) -> Lab:
     (ROOT / '.cache/lab').mkdir(parents=True, exist_ok=True)
-    with open(ROOT / '.cache/lab/up.lock', 'w') as lock:  # runs side by side: one `up` at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
+    # scripts/integration.sh brings the lab up once before its runs side by side: an `up`
+    # of one run would check a compose stack that another run's test is restarting.
+    if os.environ.get('SRE_LAB_READY') != '1':
+        with open(ROOT / '.cache/lab/up.lock', 'w') as lock:  # one `up` at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
     return Lab(tmp_path_factory.mktemp('runner'))
 
 
