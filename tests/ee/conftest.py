@@ -7,6 +7,7 @@ credential types' env and extra vars). Against the lab only."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -26,7 +27,11 @@ EE_IMAGE = os.environ.get('SRE_EE_IMAGE', 'sre-runbooks/ee:latest')
 AWX = ROOT / 'awx/configs'
 # A fixed address on the lab network for every job container, as an AWX node has one
 # egress address: the ransomware isolation keeps SSH from the address a job comes from.
+# The check jobs run two at a time (`make jobs`): each pytest-xdist worker is an AWX node
+# of its own, with the next address.
 JOB_ADDRESS = '172.30.53.100'
+WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
+NODE_ADDRESS = f'172.30.53.{100 + int(WORKER[2:] or 0)}' if WORKER.startswith('gw') else JOB_ADDRESS
 LAB_KEY = ROOT / '.cache/lab/ssh/id_ed25519'
 
 # The lab's values of the custom credential types' fields (baked into the lab images,
@@ -154,7 +159,7 @@ class JobRunner:
             process_isolation=True,
             process_isolation_executable='docker',
             container_image=EE_IMAGE,
-            container_options=['--network=sre-lab', f'--ip={JOB_ADDRESS}'],
+            container_options=['--network=sre-lab', f'--ip={NODE_ADDRESS}'],
             quiet=True,
         )
         seconds = time.monotonic() - start
@@ -188,8 +193,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def jobs(tmp_path_factory) -> JobRunner:
     images = subprocess.run(['docker', 'images', '-q', EE_IMAGE], capture_output=True, text=True, check=True)
     assert images.stdout.strip(), f'{EE_IMAGE} is not built: make ee'
-    subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
-    prepare_lab()
+    (ROOT / '.cache/lab').mkdir(parents=True, exist_ok=True)
+    with open(ROOT / '.cache/lab/ee-jobs.lock', 'w') as lock:  # workers side by side: one brings the lab up
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
+        if not WORKER:  # a worker's check jobs take no lock; another worker may be running one
+            prepare_lab()
     return JobRunner(tmp_path_factory.mktemp('ee-jobs'))
 
 

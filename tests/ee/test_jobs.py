@@ -17,7 +17,7 @@ import pytest
 from tests.integration.conftest import Lab, api_health
 from tests.integration.test_rebuild_lab import MARK, bring_the_api_host_back, psql, restored_backup, wait_for
 
-from .conftest import EE_IMAGE, JOB_ADDRESS, ROOT, JobRunner, Result, launch, templates
+from .conftest import EE_IMAGE, NODE_ADDRESS, ROOT, JobRunner, Result, launch, templates
 from .test_ee_definition import CARRIED
 
 # Jobs that run for real: the read-only ones, and the backup (it only adds a verified
@@ -95,7 +95,13 @@ def assert_succeeded(result: Result) -> None:
     assert not stats.get('failures') and not stats.get('dark'), stats
 
 
-@pytest.mark.parametrize('template', TEMPLATES, ids=[t['name'] for t in TEMPLATES])
+# `make jobs` runs the check jobs (marker check_job) two at a time, after the real ones
+# and before the ransomware rebuild (marker rebuild).
+@pytest.mark.parametrize(
+    'template',
+    [pytest.param(t, marks=[] if t['playbook'] in REAL else [pytest.mark.check_job]) for t in TEMPLATES],
+    ids=[t['name'] for t in TEMPLATES],
+)
 def test_job_template_runs_in_the_execution_environment(jobs: JobRunner, template: dict) -> None:
     playbook = template['playbook']
     job = launch(template, LAB_ANSWERS.get(playbook), check=playbook not in REAL)
@@ -148,6 +154,7 @@ def backup_job(jobs: JobRunner, name: str) -> str:
     return taken[-1].rsplit('/', 1)[-1]
 
 
+@pytest.mark.rebuild
 def test_ransomware_rebuild_job_restores_the_newest_clean_backup_from_the_remote_store(
     jobs: JobRunner, rebuild_lab
 ) -> None:
@@ -171,4 +178,4 @@ def test_ransomware_rebuild_job_restores_the_newest_clean_backup_from_the_remote
     assert psql(Lab, 'spare', f"SELECT count(*) FROM users WHERE name LIKE '%{MARK}'") == '0'
     assert api_health()['status'] == 'ok'  # through nginx, from the spare
     assert 'sre.runbooks isolation' in Lab.exec('api', 'iptables', '-S', 'INPUT')
-    assert f'{JOB_ADDRESS}/32' in Lab.exec('api', 'iptables', '-S', 'INPUT')  # SSH kept for the job's address
+    assert f'{NODE_ADDRESS}/32' in Lab.exec('api', 'iptables', '-S', 'INPUT')  # SSH kept for the job's address
