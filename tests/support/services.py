@@ -164,22 +164,42 @@ def when_active(target: Any, application: str, act: Any, found: list[int]) -> th
     return thread
 
 
+# The watch runs in the server, every 5 ms, in one psql session: a psql started per look
+# (tens of ms each, more on a busy machine) could miss a restore that ends in a second.
+TERMINATE_WHEN_BUSY = """
+SELECT set_config('sre.watch_db', :'db', false), set_config('sre.watch_app', :'app', false);
+DO $$
+DECLARE
+    ended int := 0;
+    busy record;
+    deadline timestamptz := clock_timestamp() + interval '60 seconds';
+BEGIN
+    WHILE ended = 0 AND clock_timestamp() < deadline LOOP
+        PERFORM pg_stat_clear_snapshot();
+        FOR busy IN SELECT pid FROM pg_stat_activity
+                    WHERE datname = current_setting('sre.watch_db')
+                      AND application_name = current_setting('sre.watch_app') AND state = 'active'
+        LOOP
+            IF pg_terminate_backend(busy.pid) THEN
+                ended := ended + 1;
+            END IF;
+        END LOOP;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+    PERFORM set_config('sre.watch_ended', ended::text, false);
+END $$;
+SELECT current_setting('sre.watch_ended');
+"""
+
+
 def terminate_when_busy(target: Any, database: str, application: str, found: list[int]) -> threading.Thread:
     """Ends the first active backend of `application` on `database` from another
     connection: a lost server, as far as the client can tell. `found` gets an entry
     when one was ended; the watch gives up after 60 s."""
 
     def watch() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not found:
-            rows = target.script(
-                """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                   WHERE datname = :'db' AND application_name = :'app' AND state = 'active'""",
-                {'db': database, 'app': application},
-                database='postgres',
-            )
-            found.extend(1 for row in rows if row[0] == 't')
-            time.sleep(0.02)
+        rows = target.script(TERMINATE_WHEN_BUSY, {'db': database, 'app': application}, database='postgres')
+        found.extend(1 for _row in range(int(rows[-1][0])))
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
