@@ -7,7 +7,6 @@ credential types' env and extra vars). Against the lab only."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -21,6 +20,8 @@ from pathlib import Path
 import ansible_runner
 import pytest
 import yaml
+
+from tests.integration.conftest import bring_the_lab_up
 
 ROOT = Path(__file__).resolve().parents[2]
 EE_IMAGE = os.environ.get('SRE_EE_IMAGE', 'sre-runbooks/ee:latest')
@@ -193,12 +194,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def jobs(tmp_path_factory) -> JobRunner:
     images = subprocess.run(['docker', 'images', '-q', EE_IMAGE], capture_output=True, text=True, check=True)
     assert images.stdout.strip(), f'{EE_IMAGE} is not built: make ee'
-    (ROOT / '.cache/lab').mkdir(parents=True, exist_ok=True)
-    with open(ROOT / '.cache/lab/ee-jobs.lock', 'w') as lock:  # workers side by side: one brings the lab up
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
-        if not WORKER:  # a worker's check jobs take no lock; another worker may be running one
-            prepare_lab()
+    bring_the_lab_up()
+    if not WORKER:  # a worker's check jobs take no lock; another worker may be running one
+        prepare_lab()
     return JobRunner(tmp_path_factory.mktemp('ee-jobs'))
 
 

@@ -124,15 +124,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, group if group == 'exclusive' else f'hosts_{group}'))
 
 
+def bring_the_lab_up() -> None:
+    """`lab.sh up`, one at a time across pytest runs and workers side by side. Skipped
+    under scripts/integration.sh (SRE_LAB_READY=1), which brings the lab up once before
+    its runs: an `up` of one run would check a compose stack another run is restarting."""
+    if os.environ.get('SRE_LAB_READY') == '1':
+        return
+    (ROOT / '.cache/lab').mkdir(parents=True, exist_ok=True)
+    with open(ROOT / '.cache/lab/up.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
+
+
 @pytest.fixture(scope='session')
 def lab(tmp_path_factory) -> Lab:
-    (ROOT / '.cache/lab').mkdir(parents=True, exist_ok=True)
-    # scripts/integration.sh brings the lab up once before its runs side by side: an `up`
-    # of one run would check a compose stack that another run's test is restarting.
-    if os.environ.get('SRE_LAB_READY') != '1':
-        with open(ROOT / '.cache/lab/up.lock', 'w') as lock:  # one `up` at a time
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            subprocess.run([str(ROOT / 'lab/lab.sh'), 'up'], check=True, cwd=ROOT)
+    bring_the_lab_up()
     return Lab(tmp_path_factory.mktemp('runner'))
 
 

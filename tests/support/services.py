@@ -199,7 +199,7 @@ def terminate_when_busy(target: Any, database: str, application: str, found: lis
 
     def watch() -> None:
         rows = target.script(TERMINATE_WHEN_BUSY, {'db': database, 'app': application}, database='postgres')
-        found.extend(1 for _row in range(int(rows[-1][0])))
+        found.extend([1] * int(rows[-1][0]))
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
