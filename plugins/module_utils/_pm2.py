@@ -209,7 +209,19 @@ def pm2_argument_spec() -> dict[str, dict[str, Any]]:
     return dict(pm2_home=dict(type='path'), executable=dict(type='path'))
 
 
-def pm2_from_params(module: Any) -> Pm2:
-    """The Pm2 of a module's pm2_home and executable options."""
-    binary = module.params['executable'] or module.get_bin_path('pm2', required=True, opt_dirs=['/usr/local/bin'])
+def pm2_from_params(module: Any) -> Pm2 | None:
+    """The Pm2 of a module's pm2_home and executable options.
+
+    None in check mode on a host without pm2 (a bare host that an earlier step of the
+    same run would provision): the module predicts instead of failing. A real run
+    without pm2 fails saying so."""
+    binary = module.params['executable'] or module.get_bin_path('pm2', opt_dirs=['/usr/local/bin'])
+    if not binary or not os.access(binary, os.X_OK):
+        if module.check_mode:
+            return None
+        where = binary or 'PATH nor /usr/local/bin'
+        module.fail_json(
+            msg=f'pm2 is not installed on this host (not in {where}): '
+            'provision it first (roles/provision_node_app) or give its path as executable'
+        )
     return Pm2(binary, module.params['pm2_home'] or default_home(), module.run_command)

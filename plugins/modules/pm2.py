@@ -62,7 +62,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Reads the state and reports what it would do; starts no daemon.
+    description:
+      - Reads the state and reports what it would do; starts no daemon.
+      - On a host where pm2 is not installed yet (a bare host that an earlier step of the same run
+        provisions), predicts the start instead of failing; a real run there fails saying pm2 is missing.
   diff_mode:
     support: full
     description: The before and after status of the app.
@@ -129,6 +132,24 @@ def plan(pm2: Pm2, state: str, app: dict | None, name: str, ecosystem: str | Non
     return []
 
 
+def _preflight(module: AnsibleModule, name: str, state: str, ecosystem: str | None) -> Pm2:
+    """The host's pm2; in check mode on a host where pm2 is not installed yet (a bare host
+    an earlier step of the run provisions), exits with the prediction: nothing runs."""
+    pm2 = pm2_from_params(module)
+    if pm2 is not None:
+        if ecosystem and not os.path.isfile(ecosystem):
+            module.fail_json(msg=f'ecosystem file {ecosystem} does not exist; check pm2 app directory')
+        return pm2
+    actions = [] if state in ('absent', 'stopped') else [f'{state} {name}']
+    module.exit_json(
+        changed=bool(actions),
+        app=None,
+        actions=actions,
+        msg=f"pm2 is not installed on this host yet; would run: {', '.join(actions) or 'nothing'}",
+        diff={'before': f'{name}: not installed\n', 'after': f'{name}: {state}\n'},
+    )
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -145,9 +166,7 @@ def main() -> None:
     )
     p = module.params
     name, state, ecosystem = p['name'], p['state'], p['ecosystem']
-    pm2 = pm2_from_params(module)
-    if ecosystem and not os.path.isfile(ecosystem):
-        module.fail_json(msg=f'ecosystem file {ecosystem} does not exist; check pm2 app directory')
+    pm2 = _preflight(module, name, state, ecosystem)
     try:
         commands: list[list[str]] = []
         if not pm2.daemon_running() and state != 'absent':

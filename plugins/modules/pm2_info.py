@@ -70,6 +70,8 @@ def main() -> None:
     )
     p = module.params
     pm2 = pm2_from_params(module)
+    if pm2 is None:  # check mode on a host without pm2: nothing runs under it
+        module.exit_json(changed=False, daemon_running=False, apps=[], app=None)
     try:
         apps = pm2.apps()
     except Pm2Error as err:

@@ -356,3 +356,16 @@ def test_a_build_newer_than_the_running_process_is_restarted_onto(release):
     assert rerun.returncode == 0 and recap_changed(rerun) > 0, rerun.stdout
     assert 'Set the pm2 state of the app to restarted' in rerun.stdout
     assert recap_changed(deploy('v1')) == 0
+
+
+def test_check_mode_on_a_host_without_pm2_predicts_and_a_real_run_says_what_is_missing(tmp_path):
+    """A bare host that the same run would provision (rebuild_host.yml --check): the check
+    predicts the start; the real run fails naming what to do."""
+    missing = {'pm2_home': str(tmp_path / 'pm2'), 'executable': str(tmp_path / 'bin/pm2')}
+    args = {'name': 'demo', 'state': 'online', **missing}
+    rc, result = run_adhoc('sre.runbooks.pm2', args, '--check')
+    assert rc == 0 and result['changed'] and 'not installed on this host yet' in result['msg'], result
+    rc, info = run_adhoc('sre.runbooks.pm2_info', {'name': 'demo', **missing}, '--check')
+    assert rc == 0 and info['app'] is None and info['apps'] == [], info
+    rc, result = run_adhoc('sre.runbooks.pm2', args)
+    assert rc != 0 and 'pm2 is not installed on this host' in result['msg'], result
