@@ -49,12 +49,17 @@ DEFAULT_POLICY: dict[str, Any] = {
         'password_on_command_line',
         'k8s_delete_namespace',
         'k8s_delete_pvc',
+        'k8s_delete_all',
+        'k8s_delete_certificate',
+        'mongo_data_destroy',
         'redis_flush',
         'dynamic_command_name',
         'protected_file_write',
     ],
     # PostgreSQL data directories (and everything below them).
     'postgres_data_dirs': ['/var/lib/postgresql', '/var/lib/pgsql', '/var/lib/postgresql/data', '$PGDATA', '${PGDATA}'],
+    # MongoDB data directories (a pod's /data/db, a host install's /var/lib/mongodb).
+    'mongo_data_dirs': ['/data/db', '/data/configdb', '/var/lib/mongodb'],
     # Databases that may be dropped or restored into: rehearsals and broken copies.
     'scratch_databases': ['*_restore', '*_restore_*', '*_rehearsal*', '*_broken', '*_broken_*'],
     # Confirmations that unlock a rule for one call (given with the confirm option).
@@ -313,23 +318,28 @@ def _docker_volume_rules(sub: list[str], flags: set[str]) -> Iterator[tuple[str,
 # --- PostgreSQL ---------------------------------------------------------------------
 
 
+def _removed_paths(command: Command) -> tuple[list[str], str]:
+    """The paths a command deletes or moves away (rm, rmdir, shred, unlink, mv, find -delete or
+    -exec), and how it does (``deletes or moves``, ``deletes files in``)."""
+    name, args = command.name, command.argv[1:]
+    if name in ('rm', 'rmdir', 'shred', 'unlink', 'mv'):
+        options, paths = parse_options(command.argv, 1, {'-t', '--target-directory', '-S', '--suffix'})
+        paths += [value for option, value in options if option in ('-t', '--target-directory') and value]
+        return paths, 'deletes or moves'
+    if name == 'find' and {'-delete', '-exec', '-execdir', '-ok', '-okdir'} & set(args):
+        return _find_roots(args), 'deletes files in'
+    return [], ''
+
+
 def rule_pgdata(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     roots = policy['postgres_data_dirs']
     name, args = command.name, command.argv[1:]
-    if name in ('rm', 'rmdir', 'shred', 'unlink', 'mv'):
-        _options, paths = parse_options(command.argv, 1, {'-t', '--target-directory', '-S', '--suffix'})
-        paths += [value for option, value in _options if option in ('-t', '--target-directory') and value]
-        for path in paths:
-            danger = _data_dir_danger(path, command.cwd, roots)
-            if danger:
-                yield 'pgdata_destroy', f'deletes or moves a PostgreSQL data directory: {danger} (runbook Q11)'
-                break
-    if name == 'find' and {'-delete', '-exec', '-execdir', '-ok', '-okdir'} & set(args):
-        for path in _find_roots(args):
-            danger = _data_dir_danger(path, command.cwd, roots)
-            if danger:
-                yield 'pgdata_destroy', f'deletes files in a PostgreSQL data directory: {danger} (runbook Q11)'
-                break
+    paths, how = _removed_paths(command)
+    for path in paths:
+        danger = _data_dir_danger(path, command.cwd, roots)
+        if danger:
+            yield 'pgdata_destroy', f'{how} a PostgreSQL data directory: {danger} (runbook Q11)'
+            break
     if name in ('initdb', 'pg_dropcluster') or (name == 'pg_ctl' and {'init', 'initdb'} & set(args)):
         yield 'pgdata_init', 're-initialises or drops a PostgreSQL cluster (runbook Q11)'
 
@@ -576,6 +586,20 @@ def rule_mongo(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, 
         )
 
 
+def rule_mongo_data(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """rm/mv/find -delete of a MongoDB data directory (in a pod: kubectl exec mongodb-0 -- rm -rf /data/db)."""
+    roots = policy['mongo_data_dirs']
+    paths, how = _removed_paths(command)
+    for path in paths:
+        resolved, known = _resolve(path, command.cwd)
+        if _under(resolved, roots) or (known and _contains_root(resolved, roots)):
+            yield (
+                'mongo_data_destroy',
+                f'{how} MongoDB data: {resolved} (runbook P6; only a verified restore replaces it, P11)',
+            )
+            break
+
+
 def rule_redis(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
     session = database_session(command)
     if session is None or session.tool != 'redis-cli':
@@ -631,6 +655,16 @@ def rule_kubernetes(command: Command, policy: dict[str, Any]) -> Iterator[tuple[
         'persistentvolumes',
     }:
         yield 'k8s_delete_pvc', 'deleting a volume claim can delete its data (MongoDB, runbook P6)'
+    if 'all' in kinds or {'--all-namespaces', '-A'} & set(command.argv):
+        yield 'k8s_delete_all', 'deletes every workload of a namespace, or of every namespace'
+    if kinds & {'certificate', 'certificates', 'cert', 'certs'} or any(
+        kind.startswith('certificate.') or kind.startswith('certificates.') for kind in kinds
+    ):
+        yield (
+            'k8s_delete_certificate',
+            'cert-manager re-issues a Certificate in place (cmctl renew NAME); deleting it leaves the site '
+            'without its Certificate until a new one is issued (runbook P13)',
+        )
 
 
 def rule_secrets(command: Command, policy: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -771,6 +805,7 @@ RULES: list[Callable[[Command, dict[str, Any]], Iterator[tuple[str, str]]]] = [
     rule_pgdata,
     rule_databases,
     rule_mongo,
+    rule_mongo_data,
     rule_redis,
     rule_kubernetes,
     rule_secrets,
