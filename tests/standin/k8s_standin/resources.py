@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The resource types the Kubernetes API stand-in serves, as discovery lists them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ('create', 'delete', 'get', 'list', 'patch', 'update', 'watch')
+    categories: tuple[str, ...] = field(default=())
+
+    @property
+    def api_version(self) -> str:
+        return f'{self.group}/{self.version}' if self.group else self.version
+
+    @property
+    def rid(self) -> str:
+        """The store key of this type: plural.group, as kubectl names it."""
+        return f'{self.plural}.{self.group}' if self.group else self.plural
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+ALL = ('all',)
+RESOURCES = (
+    Resource('', 'v1', 'namespaces', 'Namespace', namespaced=False, short_names=('ns',), subresources=('status',)),
+    Resource('', 'v1', 'nodes', 'Node', namespaced=False, short_names=('no',), subresources=('status',)),
+    Resource('', 'v1', 'pods', 'Pod', short_names=('po',), subresources=('log', 'exec', 'status'), categories=ALL),
+    Resource('', 'v1', 'events', 'Event', short_names=('ev',)),
+    Resource('', 'v1', 'secrets', 'Secret'),
+    Resource('', 'v1', 'configmaps', 'ConfigMap', short_names=('cm',)),
+    Resource('', 'v1', 'services', 'Service', short_names=('svc',), subresources=('status',), categories=ALL),
+    Resource(
+        '', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', short_names=('pvc',), subresources=('status',)
+    ),
+    Resource(
+        'apps',
+        'v1',
+        'deployments',
+        'Deployment',
+        short_names=('deploy',),
+        subresources=('status', 'scale'),
+        categories=ALL,
+    ),
+    Resource(
+        'apps', 'v1', 'replicasets', 'ReplicaSet', short_names=('rs',), subresources=('status', 'scale'), categories=ALL
+    ),
+    Resource(
+        'apps',
+        'v1',
+        'statefulsets',
+        'StatefulSet',
+        short_names=('sts',),
+        subresources=('status', 'scale'),
+        categories=ALL,
+    ),
+    Resource('batch', 'v1', 'jobs', 'Job', subresources=('status',), categories=ALL),
+    Resource('batch', 'v1', 'cronjobs', 'CronJob', short_names=('cj',), subresources=('status',), categories=ALL),
+)
+GROUPS = ('apps', 'batch')
+
+
+def find(group: str, version: str, plural: str) -> Resource | None:
+    for res in RESOURCES:
+        if (res.group, res.version, res.plural) == (group, version, plural):
+            return res
+    return None
+
+
+def by_kind(api_version: str, kind: str) -> Resource | None:
+    for res in RESOURCES:
+        if (res.api_version, res.kind) == (api_version, kind):
+            return res
+    return None
+
+
+def by_rid(rid: str) -> Resource:
+    return next(res for res in RESOURCES if res.rid == rid)
