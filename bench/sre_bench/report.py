@@ -138,7 +138,24 @@ def markdown(results: dict) -> str:
                 f"scripts/with-mitogen.sh) vs stock (CPU of the machine: {_per_task(f, 'mitogen')} vs "
                 f"{_per_task(f, 'stock')}) | {f['mitogen']} s | {f['stock']} s | {f['ratio_mitogen']} | (reported) | |"
             )
+    lines += _k8s_lines(results.get('k8s'))
     return '\n'.join(lines) + '\n'
+
+
+def _k8s_lines(k: dict | None) -> list[str]:
+    """Measure 8 (issue #20): the Kubernetes deploy and rollback against the API stand-in."""
+    if not k:
+        return []
+    return [
+        f"| 8 | Kubernetes deploy (P1) against the API stand-in: `k8s_deploy.yml` vs `kubectl set image` + "
+        f"`rollout status` (controller peak {k['controller_peak_mib']} MiB) | {k['deploy_s']} s "
+        f"| {k['kubectl_deploy_s']} s | {_ratio(k['deploy_s'], k['kubectl_deploy_s'])} | (reported) | |",
+        f"| 8 | Kubernetes rollback (P3): `k8s_rollback.yml` vs `kubectl rollout undo` + `rollout status` "
+        f"| {k['rollback_s']} s | {k['kubectl_undo_s']} s | {_ratio(k['rollback_s'], k['kubectl_undo_s'])} "
+        f"| (reported) | |",
+        f"| 8 | Kubernetes deploy re-run: changed={k['rerun_changed']} | {k['rerun_s']} s | | | 0 changed "
+        f"| {_mark(k['rerun_changed'] == 0)} |",
+    ]
 
 
 def write(results: dict, out_dir: Path) -> Path:

@@ -82,7 +82,8 @@ class K8sStandin:
         return self._call('GET', path)
 
     def reset(self, empty: bool = False):
-        """Back to the seed (or to nothing): objects, image behaviours, exec rules, log lines, request log."""
+        """Back to the seed (or to nothing): objects, image behaviours, exec rules, log lines, metrics API off,
+        request log."""
         self._call('POST', '/_standin/reset' + ('?empty=1' if empty else ''))
 
     def seed(self, objs_or_yaml) -> list[str]:
@@ -108,6 +109,12 @@ class K8sStandin:
     def set_logs(self, table: dict):
         """'podglob' or 'podglob/container' -> log lines (overrides the image's lines)."""
         self._call('PUT', '/_standin/logs', table)
+
+    def set_metrics(self, table: dict | None):
+        """Serve the metrics API (metrics.k8s.io/v1beta1, as metrics-server does) with usage by name glob,
+        {'pods': {glob: {'cpu': '250m', 'memory': '300Mi'}}, 'nodes': {...}} (unlisted: a small default);
+        None stops serving it (also after reset()): discovery no longer lists it, its paths answer 404."""
+        self._call('PUT', '/_standin/metrics', table)
 
     def requests(self, clear: bool = False) -> list[dict]:
         """The API requests so far: method, path, query, content_type, and exec {pod, container, argv}."""

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Test-control endpoints of the Kubernetes API stand-in, under /_standin/ (a prefix Kubernetes never
-uses): reset, seed, image behaviours, exec rules, log lines, and the request log."""
+uses): reset, seed, image behaviours, exec rules, log lines, the metrics API, and the request log."""
 
 from __future__ import annotations
 
@@ -55,6 +55,14 @@ async def logs(request):
     return _ok()
 
 
+async def metrics(request):
+    table = await _json(request)
+    if table is not None and not isinstance(table, dict):
+        raise ApiError(400, 'the metrics table is an object {"pods": {glob: usage}, "nodes": {glob: usage}} or null')
+    request.app['state'].metrics = None if table is None else {'pods': {}, 'nodes': {}, **table}
+    return _ok({'metrics': request.app['state'].metrics})
+
+
 async def requests(request):
     state = request.app['state']
     body = list(state.requests)
@@ -69,5 +77,6 @@ def add_routes(app: web.Application):
     app.router.add_put('/_standin/images', images)
     app.router.add_put('/_standin/exec', exec_rules)
     app.router.add_put('/_standin/logs', logs)
+    app.router.add_put('/_standin/metrics', metrics)
     app.router.add_get('/_standin/requests', requests)
     app.router.add_delete('/_standin/requests', requests)

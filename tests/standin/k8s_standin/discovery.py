@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .handlers import json_response
-from .resources import GROUPS, RESOURCES
+from .resources import GROUPS, METRICS, RESOURCES, group_version
 
 VERSION = {
     'major': '1',
@@ -27,10 +27,10 @@ SUBRESOURCE_KINDS = {
 }
 
 
-def _resource_list(group: str) -> dict:
+def _resource_list(group: str, version: str = 'v1') -> dict:
     entries = []
     for res in RESOURCES:
-        if res.group != group:
+        if (res.group, res.version) != (group, version):
             continue
         entry = {
             'name': res.plural,
@@ -60,14 +60,21 @@ def _resource_list(group: str) -> dict:
     return {
         'kind': 'APIResourceList',
         'apiVersion': 'v1',
-        'groupVersion': f'{group}/v1' if group else 'v1',
+        'groupVersion': f'{group}/{version}' if group else 'v1',
         'resources': entries,
     }
 
 
 def _group(name: str) -> dict:
-    version = {'groupVersion': f'{name}/v1', 'version': 'v1'}
+    served = group_version(name)
+    version = {'groupVersion': f'{name}/{served}', 'version': served}
     return {'name': name, 'versions': [version], 'preferredVersion': version}
+
+
+def served_groups(state) -> list[str]:
+    """The groups discovery lists: the metrics API only while a test has enabled it (as when
+    metrics-server is installed), so that clients can be tested without it too."""
+    return [name for name, _ in GROUPS if name != METRICS or state.metrics is not None]
 
 
 async def version(_request):
@@ -89,22 +96,23 @@ async def core_resources(_request):
     return json_response(_resource_list(''))
 
 
-async def group_list(_request):
-    return json_response({'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': [_group(g) for g in GROUPS]})
+async def group_list(request):
+    groups = [_group(g) for g in served_groups(request.app['state'])]
+    return json_response({'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': groups})
 
 
 async def group(request):
     name = request.match_info['group']
-    if name not in GROUPS:
+    if name not in served_groups(request.app['state']):
         raise web.HTTPNotFound()
     return json_response({'kind': 'APIGroup', 'apiVersion': 'v1', **_group(name)})
 
 
 async def group_resources(request):
     name, ver = request.match_info['group'], request.match_info['version']
-    if name not in GROUPS or ver != 'v1':
+    if name not in served_groups(request.app['state']) or ver != group_version(name):
         raise web.HTTPNotFound()
-    return json_response(_resource_list(name))
+    return json_response(_resource_list(name, ver))
 
 
 def add_routes(app: web.Application):

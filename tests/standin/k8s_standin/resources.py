@@ -33,6 +33,8 @@ class Resource:
 
 
 ALL = ('all',)
+METRICS = 'metrics.k8s.io'
+READ_ONLY = ('get', 'list')
 RESOURCES = (
     Resource('', 'v1', 'namespaces', 'Namespace', namespaced=False, short_names=('ns',), subresources=('status',)),
     Resource('', 'v1', 'nodes', 'Node', namespaced=False, short_names=('no',), subresources=('status',)),
@@ -67,8 +69,23 @@ RESOURCES = (
     ),
     Resource('batch', 'v1', 'jobs', 'Job', subresources=('status',), categories=ALL),
     Resource('batch', 'v1', 'cronjobs', 'CronJob', short_names=('cj',), subresources=('status',), categories=ALL),
+    Resource(
+        'autoscaling',
+        'v2',
+        'horizontalpodautoscalers',
+        'HorizontalPodAutoscaler',
+        short_names=('hpa',),
+        subresources=('status',),
+        categories=ALL,
+    ),
+    Resource('networking.k8s.io', 'v1', 'ingresses', 'Ingress', short_names=('ing',), subresources=('status',)),
+    # Served by metrics-server on a cluster: computed from the live pods and nodes, read-only, and only
+    # while a test has enabled them (/_standin/metrics), so that "no metrics API" can be tested too.
+    Resource(METRICS, 'v1beta1', 'pods', 'PodMetrics', verbs=READ_ONLY),
+    Resource(METRICS, 'v1beta1', 'nodes', 'NodeMetrics', namespaced=False, verbs=READ_ONLY),
 )
-GROUPS = ('apps', 'batch')
+# (group, version) pairs in discovery order; a group whose version is not listed here is not served.
+GROUPS = (('apps', 'v1'), ('batch', 'v1'), ('autoscaling', 'v2'), ('networking.k8s.io', 'v1'), (METRICS, 'v1beta1'))
 
 
 def find(group: str, version: str, plural: str) -> Resource | None:
@@ -83,6 +100,11 @@ def by_kind(api_version: str, kind: str) -> Resource | None:
         if (res.api_version, res.kind) == (api_version, kind):
             return res
     return None
+
+
+def group_version(group: str) -> str | None:
+    """The version the stand-in serves of a group (None: not served)."""
+    return next((version for name, version in GROUPS if name == group), None)
 
 
 def by_rid(rid: str) -> Resource:

@@ -70,11 +70,13 @@ class State:
         self.images: dict[str, dict] = {}
         self.exec_rules: list[dict] = []
         self.log_lines: dict[str, list[str]] = {}
+        # The metrics API's usage table ({'pods': {glob: {cpu, memory}}, 'nodes': {...}}); None: not served.
+        self.metrics: dict | None = None
         self.port = 0
 
     def reset(self, empty: bool = False):
         self.store.clear()
-        self.images, self.exec_rules, self.log_lines = {}, [], {}
+        self.images, self.exec_rules, self.log_lines, self.metrics = {}, [], {}, None
         self.requests.clear()
         if not empty and self.seed_text:
             self.seed(self.seed_text)
