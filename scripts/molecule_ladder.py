@@ -15,6 +15,10 @@ scenario this runs, and asserts each step from the PLAY RECAP:
 6. verify
 7. destroy, always, also after a failure
 
+A scenario that cannot run on this machine (``molecule/kind_cluster``: a real kind
+cluster) says why in ``molecule/<scenario>/runs_elsewhere``; it is reported as
+"not run" with that reason, in its line and in the summary.
+
 Usage: python scripts/molecule_ladder.py [--jobs N] [SCENARIO ...]   (default: every molecule/*/)
 With --jobs N, N scenarios climb side by side (each has containers of its own), the
 longest first. Each step prints one line with its result and time; the full output
@@ -83,6 +87,13 @@ class Recap:
 def read_only_reason(scenario: str) -> str:
     """The reason a scenario's role changes nothing, or '' when it changes things."""
     marker = ROOT / "molecule" / scenario / "read_only"
+    return marker.read_text(encoding="utf-8").strip() if marker.is_file() else ""
+
+
+def elsewhere_reason(scenario: str) -> str:
+    """Why a scenario cannot run on this machine (``molecule/<scenario>/runs_elsewhere``),
+    or ''. Such a scenario is reported as not run, never passed over silently."""
+    marker = ROOT / "molecule" / scenario / "runs_elsewhere"
     return marker.read_text(encoding="utf-8").strip() if marker.is_file() else ""
 
 
@@ -169,6 +180,10 @@ class Ladder:
 def climb(scenario: str) -> str:
     """Run one scenario's ladder; its summary line (result and seconds)."""
     began = time.monotonic()
+    elsewhere = elsewhere_reason(scenario)
+    if elsewhere:
+        print(f"ladder {scenario:<16} NOT RUN here: {elsewhere}", flush=True)
+        return f"{'not run':<7} {0.0:6.1f} s  ({elsewhere.split(';')[0]})"
     passed = Ladder(scenario).run()
     return f"{'ok' if passed else 'FAILED':<7} {time.monotonic() - began:6.1f} s"
 

@@ -54,10 +54,11 @@ def _login(params: dict[str, Any]) -> str:
     )
 
 
-def _state_script(params: dict[str, Any]) -> str:
+def _print_state(params: dict[str, Any]) -> str:
+    """JavaScript that prints the state as one JSON line: live and scratch counts per
+    collection (scratch null when that database does not exist), the mark, the databases."""
     return ' '.join(
         [
-            _login(params),
             'const counts = (name) => { const d = db.getSiblingDB(name); const out = {};',
             "d.getCollectionNames().filter((c) => !c.startsWith('system.'))",
             '.forEach((c) => { out[c] = d.getCollection(c).countDocuments({}); }); return out; };',
@@ -69,6 +70,10 @@ def _state_script(params: dict[str, Any]) -> str:
             'mark: mark, databases: names}));',
         ]
     )
+
+
+def _state_script(params: dict[str, Any]) -> str:
+    return f'{_login(params)} {_print_state(params)}'
 
 
 def _drop_scratch_script(params: dict[str, Any]) -> str:
@@ -89,7 +94,7 @@ def _swap_script(params: dict[str, Any]) -> str:
             f'move({database}, {broken}); move({scratch}, {database});',
             f"db.getSiblingDB({_js(params['marker_database'])}).getCollection('restores')",
             f".replaceOne({{_id: {database}}}, {_js(mark)}, {{upsert: true}});",
-            f"print('swapped: ' + {database} + ' kept as ' + {broken});",
+            _print_state(params),
         ]
     )
 
