@@ -27,6 +27,13 @@ ARGUMENT_SPEC = dict(
     lock_dir=dict(type='path'),
     stale_after_minutes=dict(type='int'),
     break_lock=dict(type='bool'),
+    # Where the lock is kept: a file on the target host, or (a cluster as the target, the
+    # play on a throwaway controller) a ConfigMap in the cluster (module k8s_run_lock).
+    store=dict(type='str', choices=['host', 'kubernetes'], default='host'),
+    kubernetes=dict(
+        type='dict',
+        options=dict(namespace=dict(type='str', required=True), kubeconfig=dict(type='path'), context=dict(type='str')),
+    ),
 )
 
 
@@ -92,6 +99,20 @@ class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
 
+    @staticmethod
+    def _store(
+        args: dict[str, Any], name: str, holder: dict[str, Any], task_vars: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], str]:
+        """The module that keeps the lock, its arguments, and where the lock is, in words."""
+        common = {'name': name, 'state': args['state'], 'holder': holder}
+        if args['store'] == 'kubernetes':
+            if not args['kubernetes']:
+                raise AnsibleActionFail('run_lock: store=kubernetes needs kubernetes: {namespace, kubeconfig, context}')
+            cluster = {key: value for key, value in args['kubernetes'].items() if value is not None}
+            return 'sre.runbooks.k8s_run_lock', {**common, **cluster}, 'the lock is {path} in the cluster'
+        lock_dir = args['lock_dir'] or task_vars.get('sre_lock_dir') or '/var/lib/sre-runbooks/locks'
+        return 'sre.runbooks.run_lock', {**common, 'lock_dir': lock_dir}, 'the lock file is {path} on the host'
+
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
@@ -104,13 +125,8 @@ class ActionModule(ActionBase):
             strict=False,
         )
         holder = {**this_run(), 'play': task_vars.get('ansible_play_name', '')}
-        module_args = {
-            'name': name,
-            'state': args['state'],
-            'lock_dir': args['lock_dir'] or task_vars.get('sre_lock_dir') or '/var/lib/sre-runbooks/locks',
-            'holder': holder,
-        }
-        answer = self._execute_module('sre.runbooks.run_lock', module_args=module_args, task_vars=task_vars)
+        module, module_args, where = self._store(args, name, holder, task_vars)
+        answer = self._execute_module(module, module_args=module_args, task_vars=task_vars)
         if self._task.check_mode:
             if answer.get('held_by_other'):
                 holder = describe(answer['holder'])
@@ -123,7 +139,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(
                     f"{name} is locked by another run: {describe(current)}. Nothing was changed. "
                     f"Wait for that run to end; if it is dead, run again with -e sre_lock_break=true "
-                    f"(the lock file is {answer['path']} on the host).",
+                    f"({where.format(path=answer['path'])}).",
                     result={key: value for key, value in answer.items() if key != 'msg'},
                 )
             display.warning(f'{name}: taking over the lock of {describe(current)}: {why}')
@@ -131,7 +147,7 @@ class ActionModule(ActionBase):
             append_audit(task_vars.get('sre_audit_log'), record)
             result['ansible_stats'] = audit_stats(record)
             answer = self._execute_module(
-                'sre.runbooks.run_lock',
+                module,
                 module_args={**module_args, 'takeover': current['run_id']},
                 task_vars=task_vars,
             )

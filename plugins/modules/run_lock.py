@@ -53,6 +53,28 @@ options:
   takeover:
     description: Set by the action plugin; the run id of a stale holder to replace.
     type: str
+  store:
+    description:
+      - Where the lock is kept. V(host) - a file in O(lock_dir) on the target. V(kubernetes) - for a target that is
+        a cluster (the play runs on the controller, under AWX a throwaway container), a ConfigMap in the cluster
+        (M(sre.runbooks.k8s_run_lock)); O(kubernetes) says where.
+    type: str
+    choices: [host, kubernetes]
+    default: host
+  kubernetes:
+    description: The cluster of O(store=kubernetes).
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace of the lock's ConfigMap.
+        type: str
+        required: true
+      kubeconfig:
+        description: Path of the kubeconfig.
+        type: path
+      context:
+        description: The kubeconfig's context.
+        type: str
 attributes:
   check_mode:
     support: full
@@ -114,6 +136,13 @@ def main() -> None:
             takeover=dict(type='str'),
             stale_after_minutes=dict(type='int', default=360),
             break_lock=dict(type='bool', default=False),
+            store=dict(type='str', choices=['host', 'kubernetes'], default='host'),
+            kubernetes=dict(
+                type='dict',
+                options=dict(
+                    namespace=dict(type='str', required=True), kubeconfig=dict(type='path'), context=dict(type='str')
+                ),
+            ),
         ),
         supports_check_mode=True,
     )

@@ -173,6 +173,11 @@ def test_rollback_to_a_tag_and_an_unknown_target_lists_the_revisions(k8s):
     for target in ('to_revision=9', 'to_tag=v7'):
         run = play(k8s, 'k8s_rollback.yml', '-e', target)
         assert run.rc != 0 and '1: v1 (seed: playcode-app v1); 2: v2 (deploy v2); 3: v3 (deploy v3)' in run.out, run
+    # Only the run lock was written (and left by the failed runs, for the next run to take over).
+    assert {each['path'].rsplit('/', 1)[-1] for each in only_reads_and_dry_runs(k8s.requests(clear=True))} <= {
+        'configmaps',
+        'sre-runbooks-lock-playcode-standin',
+    }
     check = play(k8s, 'k8s_rollback.yml', '-e', 'to_tag=v2', '--check')
     assert check.rc == 0 and check.changed == 1 and 'would go back to revision 2' in check.out, check
     assert only_reads_and_dry_runs(k8s.requests()) == []
@@ -251,3 +256,33 @@ def test_playbooks_parse_and_target_the_production_cluster():
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
     assert result.stdout.count('playcode-eks') >= len(playbooks)
+
+
+def test_the_run_lock_in_the_cluster_refuses_a_second_run_before_any_change(k8s):
+    """Guard (API contract): the lock is a ConfigMap in the namespace, not a file on the throwaway
+    controller. Held by a run of another controller, the deploy is refused naming it, before any write;
+    check mode only warns; -e sre_lock_break=true takes it over; a run that ends gives it back."""
+    holder = {'run_id': 'awx-job-42:17:123', 'controller': 'awx-job-42', 'pid': 17, 'operator': 'ops'}
+    holder |= {'play': 'Deploy an image tag to the PlayCode app', 'started_at': time.time()}
+    lock = {
+        'apiVersion': 'v1',
+        'kind': 'ConfigMap',
+        'metadata': {'name': 'sre-runbooks-lock-playcode-standin', 'namespace': 'playcode'},
+        'data': {'holder': json.dumps(holder)},
+    }
+    k8s.seed(lock)
+    k8s.requests(clear=True)
+    refused = play(k8s, 'k8s_deploy.yml', '-e', 'tag=v2')
+    assert refused.rc != 0 and 'is locked by another run: ops on awx-job-42' in refused.out, refused
+    assert 'configmap playcode/sre-runbooks-lock-playcode-standin in the cluster' in refused.out, refused
+    # The one write is the lock's own create, which the API server refused (409).
+    writes = only_reads_and_dry_runs(k8s.requests())
+    assert [(each['method'], each['path']) for each in writes] == [('POST', '/api/v1/namespaces/playcode/configmaps')]
+    assert image(k8s) == f'{IMAGE}:v1'
+    check = play(k8s, 'k8s_deploy.yml', '-e', 'tag=v2', '--check')
+    assert check.rc == 0 and 'the real run would be refused' in check.out, check
+    broken = play(k8s, 'k8s_deploy.yml', '-e', 'tag=v2', '-e', 'sre_lock_break=true')
+    assert broken.rc == 0 and image(k8s) == f'{IMAGE}:v2', broken
+    assert 'taking over the lock' in broken.out
+    locks = k8s.get('/api/v1/namespaces/playcode/configmaps')['items']
+    assert [each['metadata']['name'] for each in locks if each['metadata']['name'].startswith('sre-runbooks')] == []
