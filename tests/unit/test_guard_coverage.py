@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """No role or playbook may run docker, PostgreSQL, rm, kubectl or mongo commands
 through command/shell/raw/script: they must go through sre.runbooks.safe_command.
+And no command run in a pod (kubernetes.core.k8s_exec, which runs even in check mode)
+may run in check mode unless it passes the read-only guard k8s_readonly_command.
 
 Templates are inspected, not masked: ``{{ var }}`` is replaced by every value the
 collection gives var (the role's defaults and vars, playbooks/ and inventories/
@@ -409,3 +411,70 @@ def test_the_allowlist_is_tiny_and_explained():
 def test_no_task_bypasses_safe_command(path):
     found = findings(path)
     assert not found, f'{path.relative_to(ROOT)} runs these outside sre.runbooks.safe_command: {found}'
+
+
+# --- commands run in a pod (runbook P2, P4-P8, P11, P12) --------------------------------
+
+K8S_EXEC_MODULES = {'kubernetes.core.k8s_exec', 'k8s_exec', 'community.kubernetes.k8s_exec'}
+READ_ONLY_FILTER = re.compile(r'\|\s*sre\.runbooks\.k8s_readonly_command\b')
+NOT_IN_CHECK_MODE = re.compile(r'\bnot\s+ansible_check_mode\b')
+
+
+def unguarded_exec(task: dict[str, Any]) -> str:
+    """Why a kubernetes.core.k8s_exec task is not guarded, or ''. k8s_exec runs its command
+    even in check mode, so either the command goes through the read-only guard
+    (sre.runbooks.k8s_readonly_command), or the task never runs in check mode."""
+    module = next((key for key in task if key in K8S_EXEC_MODULES), None)
+    if module is None:
+        return ''
+    command = str((task[module] or {}).get('command', '')) if isinstance(task[module], dict) else ''
+    if READ_ONLY_FILTER.search(command):
+        return ''
+    conditions = task.get('when') or []
+    conditions = conditions if isinstance(conditions, list) else [conditions]
+    if any(NOT_IN_CHECK_MODE.search(str(condition)) for condition in conditions):
+        return ''
+    if task.get('check_mode') is True:
+        return ''
+    return f'{task.get("name")!r}: k8s_exec of {command!r} neither passes k8s_readonly_command nor skips check mode'
+
+
+def _conditions(node: dict[str, Any]) -> list[Any]:
+    when = node.get('when') or []
+    return when if isinstance(when, list) else [when]
+
+
+def tasks_with_block_conditions(node: Any, inherited: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+    """Every task, with the `when` of the blocks around it added to its own."""
+    if isinstance(node, list):
+        for item in node:
+            yield from tasks_with_block_conditions(item, inherited)
+    elif isinstance(node, dict):
+        if any(key in node for key in TASK_LISTS):
+            inner = (*inherited, *_conditions(node))
+            for key in TASK_LISTS:
+                yield from tasks_with_block_conditions(node.get(key), inner)
+        else:
+            yield {**node, 'when': [*inherited, *_conditions(node)]}
+
+
+def exec_findings(path: Path) -> list[str]:
+    found = [unguarded_exec(task) for task in tasks_with_block_conditions(yaml.safe_load(path.read_text()))]
+    return [reason for reason in found if reason]
+
+
+def test_the_exec_check_sees_an_unguarded_exec_and_passes_the_guarded_ones():
+    read = {'name': 'Health', 'kubernetes.core.k8s_exec': {'command': "{{ argv | sre.runbooks.k8s_readonly_command }}"}}
+    write = {'name': 'Restore', 'kubernetes.core.k8s_exec': {'command': '{{ restore_argv | join(" ") }}'}}
+    assert unguarded_exec(read) == ''
+    assert 'neither passes' in unguarded_exec(write)
+    assert unguarded_exec({**write, 'when': ['plan.needed', 'not ansible_check_mode']}) == ''
+    assert 'neither passes' in unguarded_exec({**write, 'check_mode': False})
+    block = [{'name': 'Swap', 'when': 'not ansible_check_mode', 'block': [write]}]
+    assert [unguarded_exec(task) for task in tasks_with_block_conditions(block)] == ['']
+
+
+@pytest.mark.parametrize('path', task_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_exec_in_a_pod_runs_unguarded_in_check_mode(path):
+    found = exec_findings(path)
+    assert not found, f'{path.relative_to(ROOT)}: {found}'
