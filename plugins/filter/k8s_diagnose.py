@@ -73,8 +73,7 @@ def _by_name(results: Any) -> dict[str, dict[str, Any]]:
     for result in results or []:
         item = result.get('item')
         name = item.get('name') if isinstance(item, Mapping) else item
-        if not result.get('skipped'):
-            named[str(name)] = result
+        named[str(name)] = None if result.get('skipped') else result
     return named
 
 
@@ -167,11 +166,18 @@ def _pod_problem(view: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def k8s_diag_pods(pods: Any, service: str = 'pods') -> dict[str, Any]:
-    """Pods as `kubectl describe pod` shows their state: a view and a line per pod, the
-    names of those in CrashLoopBackOff (or restarting and not Ready), and findings (no pod
-    at all, not Ready, crash loops, restarts)."""
-    views = [_pod_view(pod) for pod in _resources(pods)]
+def _labelled(pods: list[dict[str, Any]], selector: str) -> list[dict[str, Any]]:
+    """The pods whose labels equal every `key=value` of the selector (empty: all)."""
+    wanted = dict(term.strip().split('=', 1) for term in selector.split(',') if '=' in term)
+    return [pod for pod in pods if all((_meta(pod).get('labels') or {}).get(k) == v for k, v in wanted.items())]
+
+
+def k8s_diag_pods(pods: Any, service: str = 'pods', selector: str = '') -> dict[str, Any]:
+    """Pods (those matching the `key=value,...` selector, when given) as `kubectl describe
+    pod` shows their state: a view and a line per pod, the names of those in
+    CrashLoopBackOff (or restarting and not Ready) and of those running and Ready, and
+    findings (no pod at all, not Ready, crash loops, restarts)."""
+    views = [_pod_view(pod) for pod in _labelled(_resources(pods), selector)]
     findings = []
     for view in views:
         problem = _pod_problem(view)
@@ -247,8 +253,9 @@ def k8s_diag_usage(metrics: Any, pods: Any = None, percent: float = 90, service:
     NodeMetrics, registered with failed_when false): a line per pod or node, and a finding
     for a container at or over percent of its limit. An API that is not served is a
     finding ("metrics API not available"), not an error."""
-    if isinstance(metrics, Mapping) and (metrics.get('failed') or 'resources' not in metrics):
-        why = str(metrics.get('msg') or 'no answer').splitlines()[0][:160]
+    served = isinstance(metrics, Mapping) and metrics.get('api_found', True) and 'resources' in metrics
+    if isinstance(metrics, Mapping) and (metrics.get('failed') or not served):
+        why = str(metrics.get('msg') or 'metrics.k8s.io/v1beta1 is not served').splitlines()[0][:160]
         return {
             'available': False,
             'lines': [],
@@ -267,7 +274,9 @@ def k8s_diag_usage(metrics: Any, pods: Any = None, percent: float = 90, service:
             if problem:
                 findings.append(_finding('warning', service, problem))
     if not lines:
-        findings.append(_finding('warning', service, 'the metrics API answered no usage: nothing to compare'))
+        findings.append(
+            _finding('warning', service, 'metrics API not available: it answered no usage (metrics-server not ready?)')
+        )
     return {'available': True, 'lines': lines, 'findings': findings}
 
 
@@ -301,6 +310,61 @@ def k8s_diag_events(events: Any) -> list[str]:
         f'{(e.get("involvedObject") or {}).get("name", "")}: {e.get("message", "")}'
         for e in items
     ]
+
+
+def _by_pod(results: Any, previous: bool | None = None) -> dict[str, Any]:
+    """Loop results (k8s_info of events, k8s_log) by the pod of their item (item.pod or the item)."""
+    found = {}
+    for result in (results or {}).get('results', []) if isinstance(results, Mapping) else results or []:
+        item = result.get('item')
+        pod = item.get('pod') if isinstance(item, Mapping) else item
+        if previous is not None and isinstance(item, Mapping) and bool(item.get('previous')) != previous:
+            continue
+        found[str(pod)] = result
+    return found
+
+
+def _previous_log(result: Mapping[str, Any] | None) -> list[str]:
+    if not result or result.get('skipped'):
+        return ['  (not read)']
+    if result.get('failed') or 'log_lines' not in result:
+        return [f'  (none: {str(result.get("msg", "not read")).splitlines()[0][:160]})']
+    return [f'  {line}' for line in result.get('log_lines') or [] if line.strip()] or ['  (empty)']
+
+
+def k8s_diag_crashloop(
+    pods: Mapping[str, Any],
+    events: Any,
+    logs: Any,
+    *,
+    usage: Mapping[str, Any],
+    nodes: Mapping[str, Any],
+    rollback: str = '',
+) -> dict[str, Any]:
+    """Runbook P4 as one report section (usage, nodes and rollback by keyword): the pods
+    (k8s_diag_pods), and for each pod in CrashLoopBackOff its describe-like state, its
+    events and the log of its previous container; resource use (k8s_diag_usage) and node
+    conditions (k8s_diag_nodes); the mitigation offered is the rollback command, when a pod
+    crash-loops."""
+    event_results, log_results = _by_pod(events), _by_pod(logs, previous=True)
+    views = {view['name']: view for view in pods.get('views') or []}
+    crashing = list(pods.get('crashing') or [])
+    lines = [f'{len(views)} pods read; crash-looping or restarting: {", ".join(crashing) or "none"}']
+    for name in crashing:
+        lines.append(_pod_line(views[name]) if name in views else name)
+        if name in event_results:
+            lines += ['  events:'] + [f'  {line}' for line in k8s_diag_events(event_results[name])] or []
+        if name in log_results:
+            lines += ['  log of the previous container:', *_previous_log(log_results[name])]
+    lines += ['resource use (metrics API):'] + [f'  {line}' for line in usage.get('lines') or ['not available']]
+    lines += ['nodes:'] + [f'  {line}' for line in nodes.get('lines') or []]
+    crash_findings = [f for f in pods.get('findings') or [] if 'CrashLoopBackOff' in f['problem'] or not views]
+    return {
+        'title': 'P4 CrashLoopBackOff',
+        'lines': lines,
+        'findings': crash_findings + list(usage.get('findings') or []) + list(nodes.get('findings') or []),
+        'next': f'roll back to the previous revision: {rollback}' if crashing and rollback else '',
+    }
 
 
 # --- HPA (P5) ----------------------------------------------------------------------
@@ -394,7 +458,7 @@ def _disk(result: Mapping[str, Any] | None, service: str) -> tuple[list[str], li
     out, error = _output(result)
     rows = [line.split() for line in out.strip().splitlines()[1:] if line.strip()]
     if error or not rows or len(rows[-1]) < 6:
-        return [], [_finding('warning', service, f'df could not be read: {error or out.strip()[:80]!r}')]
+        return [], [_finding('warning', service, f'df could not be read: {error or repr(out.strip()[:80])}')]
     size, used, avail, percent, mount = rows[-1][-5:]
     line = f'{mount}: {used} of {size} used ({percent}), {avail} free'
     use = int(percent.rstrip('%') or 0)
@@ -495,7 +559,7 @@ def _redis_overview(info: Mapping[str, Any]) -> tuple[list[str], list[dict[str, 
 def _redis_dbsize(result: Mapping[str, Any] | None) -> tuple[list[str], list[dict[str, str]]]:
     out, error = _output(result)
     if error or not out.strip().isdigit():
-        return [], [_finding('warning', 'redis', f'dbsize could not be read: {error or out.strip()!r}')]
+        return [], [_finding('warning', 'redis', f'dbsize could not be read: {error or repr(out.strip())}')]
     return [f'keys: {out.strip()}'], []
 
 
@@ -509,15 +573,19 @@ def _redis_info_section(result: Mapping[str, Any] | None, name: str, judge: Any)
 
 def k8s_diag_redis(execs: Any, memory_percent: float = 90) -> dict[str, Any]:
     """Redis from `redis-cli` run in its pod (by name: ping, info, persistence, memory,
-    dbsize - each judged only when it was run); INFO is parsed by sre.runbooks.redis_info."""
+    dbsize - each judged only when it was run; the persistence and memory sections are read
+    from the full `info` when they were not asked apart). INFO is parsed by
+    sre.runbooks.redis_info."""
     named = _by_name(execs)
     judges = {
         'info': _redis_overview,
         'persistence': _redis_persistence,
         'memory': lambda info: _redis_memory(info, memory_percent),
     }
+    # The full INFO holds the persistence and memory sections: one exec reads all three.
+    sources = {name: named.get(name) or named.get('info') for name in judges if name in named or 'info' in named}
     parts = [_redis_ping(named['ping'])] if 'ping' in named else []
-    parts += [_redis_info_section(named[name], name, judge) for name, judge in judges.items() if name in named]
+    parts += [_redis_info_section(sources[name], name, judges[name]) for name in sources]
     if 'dbsize' in named:
         parts.append(_redis_dbsize(named['dbsize']))
     return {'lines': [line for part in parts for line in part[0]], 'findings': [f for part in parts for f in part[1]]}
@@ -606,15 +674,27 @@ def _log_text(logs: Any) -> list[str] | None:
 # --- report ------------------------------------------------------------------------
 
 
+def _merged(section: Mapping[str, Any]) -> dict[str, Any]:
+    """A section whose `parts` (each with lines and findings) are merged into its own."""
+    merged = {**section, 'lines': list(section.get('lines') or []), 'findings': list(section.get('findings') or [])}
+    for part in section.get('parts') or []:
+        merged['lines'] += list(part.get('lines') or [])
+        merged['findings'] += list(part.get('findings') or [])
+    return merged
+
+
 def k8s_diag_report(sections: Any, title: str = 'PlayCode diagnosis') -> dict[str, Any]:
-    """One report from sections {title, lines, findings, next?}: Markdown text, all
-    findings sorted critical first, and ok (no critical or warning finding)."""
+    """One report from sections {title, lines, findings, parts?, next?} (parts: results of
+    the other k8s_diag filters, merged in order): Markdown text, the findings (each problem
+    once) sorted critical first, and ok (no critical or warning finding)."""
     if not isinstance(sections, list):
         raise AnsibleFilterError(f'k8s_diag_report expects a list of sections, got {type(sections).__name__}')
-    findings = sorted(
-        (f for section in sections for f in section.get('findings') or []),
-        key=lambda f: SEVERITIES.index(f.get('severity', 'info')),
-    )
+    sections = [_merged(section) for section in sections]
+    unique: dict[str, dict[str, Any]] = {}
+    for section in sections:
+        for finding in section.get('findings') or []:
+            unique.setdefault(str(finding.get('problem')), finding)
+    findings = sorted(unique.values(), key=lambda f: SEVERITIES.index(f.get('severity', 'info')))
     text = [f'# {title}', '']
     text += [f'- {f["severity"]} {f["service"]}: {f["problem"]}' for f in findings] or ['- no finding']
     for section in sections:
@@ -640,6 +720,7 @@ class FilterModule:
             'k8s_diag_usage': k8s_diag_usage,
             'k8s_diag_nodes': k8s_diag_nodes,
             'k8s_diag_events': k8s_diag_events,
+            'k8s_diag_crashloop': k8s_diag_crashloop,
             'k8s_diag_hpa': k8s_diag_hpa,
             'k8s_diag_mongodb': k8s_diag_mongodb,
             'k8s_diag_redis': k8s_diag_redis,

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from . import control, discovery, handlers, metrics, podio, watch
 from .errors import ApiError
+from .resources import METRICS
 
 
 @web.middleware
@@ -33,7 +34,7 @@ async def errors_and_log(request: web.Request, handler):
 
 
 async def _get(request, state, target):
-    if target.res.group == metrics.METRICS_GROUP:
+    if target.res.group == METRICS:
         return handlers.json_response(metrics.answer(state, target, request.query))
     if target.sub == 'log':
         return podio.pod_log(state, state.store.get(target.res, target.ns, target.name), request.query)
@@ -85,7 +86,7 @@ async def api(request: web.Request):
     target = handlers.parse_path(request.path)
     if request.method == 'GET':
         return await _get(request, state, target)
-    if request.method in ('POST', 'PUT', 'PATCH', 'DELETE') and target.res.group != metrics.METRICS_GROUP:
+    if request.method in ('POST', 'PUT', 'PATCH', 'DELETE') and target.res.group != METRICS:
         return await _write(request, state, target)
     raise ApiError(405, 'the server does not allow this method on the requested resource')
 

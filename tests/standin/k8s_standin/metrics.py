@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 
 from .errors import ApiError, not_found
-from .resources import METRICS as METRICS_GROUP
 from .resources import by_rid
 from .selectors import field_matcher, label_matcher
 from .store import now
