@@ -176,8 +176,10 @@ def k8s_diag_pods(pods: Any, service: str = 'pods', selector: str = '') -> dict[
     """Pods (those matching the `key=value,...` selector, when given) as `kubectl describe
     pod` shows their state: a view and a line per pod, the names of those in
     CrashLoopBackOff (or restarting and not Ready) and of those running and Ready, and
-    findings (no pod at all, not Ready, crash loops, restarts)."""
-    views = [_pod_view(pod) for pod in _labelled(_resources(pods), selector)]
+    findings (no pod at all, not Ready, crash loops, restarts). Terminating pods are left out."""
+    # A terminating pod (an old ReplicaSet's, during a rollout) is on its way out: not judged.
+    alive = [pod for pod in _resources(pods) if not (pod.get('metadata') or {}).get('deletionTimestamp')]
+    views = [_pod_view(pod) for pod in _labelled(alive, selector)]
     findings = []
     for view in views:
         problem = _pod_problem(view)

@@ -7,14 +7,18 @@ change, so a role may run it with ``check_mode: false`` and ``changed_when: fals
 for a command this filter passes as read-only. Anything else raises, and the run stops
 before the command reaches the pod.
 
-Read-only means: a health request to the pod's own loopback (``wget -qO-``/``curl``
-GET), a listing (``df``, ``cat`` under /proc or /sys, ``ps``, ``ls``, ``du``), a
+Read-only means (an allowlist: anything not named here is refused): a health request
+to the pod's own loopback that writes nothing but stdout (``wget -qO-``, ``curl -sS``
+with a timeout, no other option), a listing (``df``, ``cat`` under /proc or /sys, ``ps``,
+``ls``, ``du``; ``date`` and ``hostname`` without arguments), a
 ``redis-cli`` read (PING, INFO, DBSIZE, CONFIG GET, SLOWLOG GET, MEMORY STATS/USAGE,
 CLIENT LIST, LATENCY LATEST), or ``mongosh``/``mongo`` ``--eval`` of JavaScript that
 calls no method known to write (insert, update, delete, drop, create, rename,
-setProfilingLevel, ...) and runs no ``adminCommand``/``runCommand`` but the read-only
-ones. The command policy (``safe_command``) applies on top, and a password on the
-command line is refused there."""
+setProfilingLevel, replica-set and sharding changes, a method called by its name in
+brackets, ...), loads no script, opens no other connection, and runs no
+``adminCommand``/``runCommand`` but the read-only ones. A password or a URI with
+credentials is refused, and so is anything the command policy (``safe_command``'s)
+refuses."""
 
 from __future__ import annotations
 
@@ -24,7 +28,16 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-LISTINGS = {'df', 'ps', 'ls', 'du', 'uptime', 'free', 'hostname', 'date', 'id', 'nproc'}
+from ansible_collections.sre.runbooks.plugins.module_utils._command_policy import evaluate
+
+LISTINGS = {'df', 'ps', 'ls', 'du', 'uptime', 'free', 'id', 'nproc'}
+# Commands that change something when given an argument (date -s, hostname NAME).
+BARE = {'date', 'hostname'}
+# HTTP clients: the options that only read, and those of them that take a value.
+WGET_OPTIONS = {'-q', '--quiet', '-O-', '-qO-', '-S', '--server-response', '-T', '--timeout'}
+CURL_OPTIONS = {'-s', '-S', '-f', '-sS', '-Ss', '-fsS', '-sSf', '-sf', '-fs', '--silent', '--show-error', '--fail'}
+CURL_OPTIONS |= {'-i', '--include', '-m', '--max-time', '--connect-timeout'}
+HTTP_VALUES = {'-T', '--timeout', '-m', '--max-time', '--connect-timeout'}
 READ_DIRS = ('/proc/', '/sys/')
 REDIS_READS = {
     ('PING',),
@@ -48,9 +61,17 @@ REDIS_OPTIONS_WITH_VALUE = {'-h', '-p', '-n', '-s', '--user', '--sni', '--cacert
 MONGO_WRITES = re.compile(
     r'\.\s*(?:insert\w*|update\w*|delete\w*|remove|drop\w*|create\w*|rename\w*|replace\w*|findAndModify'
     r'|findOneAnd\w*|bulkWrite|save|setProfilingLevel|shutdownServer|fsyncLock|fsyncUnlock|grant\w*|revoke\w*'
-    r'|compact|reIndex|hideIndex|unhideIndex|killOp|setLogLevel|adminCommand|runCommand|aggregate)\s*\(',
+    r'|compact|reIndex|hideIndex|unhideIndex|killOp|setLogLevel|adminCommand|runCommand|aggregate|mapReduce)\s*\(',
     re.IGNORECASE,
 )
+# Replica-set and sharding helpers that change something (rs.stepDown, rs.reconfig, sh.addShard);
+# a method called by its name in brackets (db.users['deleteMany']({})); scripts and other connections.
+MONGO_ADMIN_WRITES = re.compile(
+    r'\brs\s*\.\s*(?!status\b|conf\b|config\b|printReplicationInfo\b|printSecondaryReplicationInfo\b|hello\b'
+    r'|isMaster\b|help\b)\w+\s*\(|\bsh\s*\.\s*(?!status\b|help\b)\w+\s*\(|\]\s*\(|\bload\s*\(|\bconnect\s*\('
+    r'|\bMongo\s*\(|\beval\s*\(',
+)
+MONGO_SECRET_OPTIONS = {'-p', '--password', '--apiKey', '--awsSecretAccessKey', '--awsSessionToken'}
 # adminCommand/runCommand documents whose first key only reads.
 MONGO_READ_COMMANDS = {
     'ping',
@@ -104,6 +125,8 @@ def _redis_read(argv: list[str]) -> str:
 
 
 def _mongo_read(argv: list[str]) -> str:
+    if any(word.split('=', 1)[0] in MONGO_SECRET_OPTIONS for word in argv[1:]):
+        return 'a password on the command line (the pod has its credentials in its environment)'
     scripts = [argv[index + 1] for index, word in enumerate(argv[:-1]) if word == '--eval']
     scripts += [word.split('=', 1)[1] for word in argv if word.startswith('--eval=')]
     if not scripts:
@@ -117,35 +140,49 @@ def _mongo_read(argv: list[str]) -> str:
             if MONGO_AGGREGATE_WRITES.search(remaining):
                 return 'an aggregation with $out or $merge writes'
             remaining = MONGO_AGGREGATE.sub('', remaining)
-        found = MONGO_WRITES.search(remaining)
+        found = MONGO_WRITES.search(remaining) or MONGO_ADMIN_WRITES.search(remaining)
         if found:
-            return f'the script calls {found.group(0).strip(". (")}(), which writes'
+            return f'the script calls {found.group(0).strip(". (")}(), which writes or cannot be read'
     return ''
 
 
 def _http_read(argv: list[str]) -> str:
-    urls = [word for word in argv[1:] if '://' in word]
-    if not urls or not all(re.match(r'https?://(localhost|127\.0\.0\.1)(:\d+)?(/|$)', url) for url in urls):
-        return 'only a GET to the pod itself (http://localhost...) is read-only here'
-    writes = {'-X', '--request', '-d', '--data', '--data-raw', '--post-data', '--post-file', '-T', '--upload-file'}
-    if writes & {word.split('=', 1)[0] for word in argv[1:]} or any(word.startswith('-X') for word in argv[1:]):
-        return 'a request that sends data or another method'
+    allowed = WGET_OPTIONS if argv[0].endswith('wget') else CURL_OPTIONS
+    urls, index = [], 1
+    while index < len(argv):
+        word = argv[index]
+        name = word.split('=', 1)[0]
+        if not word.startswith('-'):
+            urls.append(word)
+        elif name not in allowed:
+            return f'the option {word} (only a GET printed to stdout is read-only here)'
+        elif name in HTTP_VALUES and '=' not in word:
+            index += 1
+        index += 1
+    if len(urls) != 1 or not re.match(r'https?://(localhost|127\.0\.0\.1)(:\d+)?(/|$)', urls[0]):
+        return 'only one GET to the pod itself (http://localhost...) is read-only here'
     return ''
+
+
+def _listing(argv: list[str]) -> str:
+    name = argv[0].rsplit('/', 1)[-1]
+    if name in LISTINGS:
+        return ''
+    if name in BARE:
+        bare = len(argv) == 1 or (name == 'date' and len(argv) == 2 and argv[1].startswith('+'))
+        return '' if bare else f'{name} with arguments can change the pod'
+    files = [word for word in argv[1:] if not word.startswith('-')]
+    return '' if files and all(word.startswith(READ_DIRS) for word in files) else 'only /proc and /sys are read'
 
 
 def _why_not_read_only(argv: list[str]) -> str:
     name = argv[0].rsplit('/', 1)[-1]
-    if name in LISTINGS:
-        return ''
-    if name in ('cat', 'head', 'tail'):
-        files = [word for word in argv[1:] if not word.startswith('-')]
-        return '' if files and all(word.startswith(READ_DIRS) for word in files) else 'only /proc and /sys are read'
-    if name in ('wget', 'curl'):
-        return _http_read(argv)
-    if name == 'redis-cli':
-        return _redis_read(argv)
-    if name in ('mongosh', 'mongo'):
-        return _mongo_read(argv)
+    readers = {'wget': _http_read, 'curl': _http_read, 'redis-cli': _redis_read, 'mongosh': _mongo_read}
+    readers['mongo'] = _mongo_read
+    if name in readers:
+        return readers[name](argv)
+    if name in LISTINGS | BARE | {'cat', 'head', 'tail'}:
+        return _listing(argv)
     return f'{name} is not a known read'
 
 
@@ -155,9 +192,12 @@ def k8s_readonly_command(argv: Any) -> str:
     if isinstance(argv, str) or not isinstance(argv, (list, tuple)) or not argv:
         raise AnsibleFilterError(f'expected the command as a non-empty list of words, got {argv!r}')
     words = [str(word) for word in argv]
+    if any(re.search(r'://[^/\s@]*@', word) for word in words):
+        raise _refuse(words, 'a URI with credentials')
     why = _why_not_read_only(words)
-    if why:
-        raise _refuse(words, why)
+    verdict = evaluate(words) if not why else {'allowed': True}
+    if why or not verdict['allowed']:
+        raise _refuse(words, why or verdict['reason'])
     return shlex.join(words)
 
 

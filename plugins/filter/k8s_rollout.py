@@ -20,6 +20,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 REVISION = 'deployment.kubernetes.io/revision'
+REVISION_HISTORY = 'deployment.kubernetes.io/revision-history'
 CHANGE_CAUSE = 'kubernetes.io/change-cause'
 TEMPLATE_HASH = 'pod-template-hash'
 # Annotations `kubectl rollout undo` keeps from the Deployment rather than the ReplicaSet
@@ -152,6 +153,10 @@ def _controlled_by(replicaset: Mapping[str, Any], deployment: Mapping[str, Any])
     )
 
 
+def _numbers(text: Any) -> list[int]:
+    return [int(word) for word in str(text or '').split(',') if word.strip().isdigit()]
+
+
 def k8s_revisions(replicasets: list[Mapping[str, Any]], deployment: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The Deployment's revisions, oldest first, from the ReplicaSets it controls (others
     matching its labels are not its history): revision, replicaset, images, change_cause,
@@ -165,6 +170,8 @@ def k8s_revisions(replicasets: list[Mapping[str, Any]], deployment: Mapping[str,
         revisions.append(
             {
                 'revision': int(annotations[REVISION]),
+                # The numbers this ReplicaSet had before it was reused (a rollback to it).
+                'earlier': _numbers(annotations.get(REVISION_HISTORY, '')),
                 'replicaset': _name(replicaset),
                 'images': [str(each.get('image', '')) for each in _containers(template)],
                 'change_cause': annotations.get(CHANGE_CAUSE, ''),
@@ -179,10 +186,16 @@ def k8s_revisions(replicasets: list[Mapping[str, Any]], deployment: Mapping[str,
 def _history_line(revision: Mapping[str, Any]) -> str:
     images = ', '.join(image_tag(image) for image in revision['images'])
     cause = f" ({revision['change_cause']})" if revision['change_cause'] else ''
-    return f"{revision['revision']}: {images}{cause}"
+    earlier = f" (was {', '.join(str(n) for n in revision['earlier'])})" if revision.get('earlier') else ''
+    return f"{revision['revision']}{earlier}: {images}{cause}"
 
 
-def _pick(revisions: list[dict[str, Any]], to_revision: int, to_tag: str) -> dict[str, Any]:
+def _pick(
+    revisions: list[dict[str, Any]], to_revision: int, to_tag: str, current: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The target revision. A revision reused by an earlier rollback is found under its old
+    number too; with no target, a Deployment that already runs a reused revision (a rollback)
+    stays where it is: kubectl would flip back to the release that was rolled back from."""
     history = '; '.join(_history_line(each) for each in revisions) or 'none'
     if to_tag:
         tagged = [each for each in revisions if to_tag in (image_tag(image) for image in each['images'])]
@@ -194,12 +207,15 @@ def _pick(revisions: list[dict[str, Any]], to_revision: int, to_tag: str) -> dic
         return tagged[-1]
     if to_revision:
         for each in revisions:
-            if each['revision'] == to_revision:
+            if to_revision == each['revision'] or to_revision in each['earlier']:
                 return each
         raise AnsibleFilterError(f'unable to find the specified revision {to_revision}; the revisions are: {history}')
-    if len(revisions) < 2:
+    if current is not None and current['earlier']:
+        return current
+    older = [each for each in revisions if current is None or each['revision'] < current['revision']]
+    if not older or (current is None and len(revisions) < 2):
         raise AnsibleFilterError(f'no rollout history to go back to (revisions: {history})')
-    return revisions[-2]
+    return older[-1] if current is not None else revisions[-2]
 
 
 def k8s_rollback_plan(
@@ -216,8 +232,9 @@ def k8s_rollback_plan(
             'resume it first (kubectl rollout resume) and run again'
         )
     revisions = k8s_revisions(replicasets, deployment)
-    target = _pick(revisions, int(to_revision or 0), str(to_tag or ''))
     current = (deployment.get('spec') or {}).get('template') or {}
+    running = next((each for each in reversed(revisions) if _same_template(each['template'], current)), None)
+    target = _pick(revisions, int(to_revision or 0), str(to_tag or ''), running)
     own = _meta(deployment).get('annotations') or {}
     annotations = {key: own[key] for key in UNDO_KEEPS if key in own}
     annotations.update({key: value for key, value in target['annotations'].items() if key not in UNDO_KEEPS})
@@ -232,13 +249,21 @@ def k8s_rollback_plan(
         'images_before': [str(each.get('image', '')) for each in _containers(current)],
         'images_after': target['images'],
         'history': [_history_line(each) for each in revisions],
+        'note': (
+            f"revision {target['revision']} is already a rollback (to what revision "
+            f"{', '.join(str(n) for n in target['earlier'])} ran); to go further back, name the revision "
+            '(-e to_revision=N)'
+            if target is running and target['earlier'] and not to_revision and not to_tag
+            else ''
+        ),
     }
 
 
 def k8s_job_from_cronjob(cronjob: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The Job ``kubectl create job NAME --from=cronjob/...`` makes: the CronJob's job
     template, annotation ``cronjob.kubernetes.io/instantiate: manual`` and a controller
-    owner reference to the CronJob."""
+    owner reference to the CronJob (without blockOwnerDeletion, as kubectl: that would need
+    rights on the CronJob's finalizers)."""
     template = (cronjob.get('spec') or {}).get('jobTemplate') or {}
     if not template.get('spec'):
         raise AnsibleFilterError(f'CronJob {_name(cronjob)} has no spec.jobTemplate.spec to make a Job from')
@@ -251,7 +276,6 @@ def k8s_job_from_cronjob(cronjob: Mapping[str, Any], name: str) -> dict[str, Any
         'name': meta.get('name'),
         'uid': meta.get('uid'),
         'controller': True,
-        'blockOwnerDeletion': True,
     }
     job_meta = {
         'name': name,

@@ -59,6 +59,7 @@ attributes:
     description: The same run taking the lock again, or giving back a lock it does not hold, changes nothing.
 requirements:
   - kubernetes (Python)
+  - the kubernetes.core collection (its connection options and K8S_AUTH_* variables are honoured the same way)
 seealso:
   - module: sre.runbooks.run_lock
 """
@@ -93,10 +94,18 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.client.rest import ApiException
 except ImportError:  # reported by main()
     client = None
+
+try:
+    # The same connection as the kubernetes.core modules of the play: kubeconfig and context,
+    # else K8S_AUTH_* (host, api_key, ... as AWX's Kubernetes credential exports) or in-cluster.
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+except ImportError:  # reported by main()
+    get_api_client = None
 
 
 def _config_map_name(name: str) -> str:
@@ -153,8 +162,16 @@ class ClusterLock:
             raise
         return True
 
-    def delete(self) -> None:
-        self.api.delete_namespaced_config_map(self.name, self.namespace)
+    def delete(self, version: str | None) -> bool:
+        """Delete the lock as read at `version`; False when someone replaced it since (409)."""
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=version))
+        try:
+            self.api.delete_namespaced_config_map(self.name, self.namespace, body=options)
+        except ApiException as err:
+            if err.status in (404, 409):
+                return False
+            raise
+        return True
 
 
 def _acquire(lock: ClusterLock, holder: dict[str, Any], takeover: str | None) -> dict[str, Any]:
@@ -187,27 +204,25 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    if client is None:
-        module.fail_json(msg=missing_required_lib('kubernetes'))
+    if client is None or get_api_client is None:
+        module.fail_json(msg=missing_required_lib('kubernetes (Python) and the kubernetes.core collection'))
     params = module.params
     run_id = params['holder'].get('run_id')
     if not run_id:
         module.fail_json(msg='k8s_run_lock: holder is set by the run_lock action plugin; call sre.runbooks.run_lock')
     try:
-        api = client.CoreV1Api(config.new_client_from_config(params['kubeconfig'], params['context']))
-        lock = ClusterLock(api, params['namespace'], params['name'])
-        current, _version = lock.read()
+        connection = get_api_client(kubeconfig=params['kubeconfig'], context=params['context'])
+        lock = ClusterLock(client.CoreV1Api(connection.client.client), params['namespace'], params['name'])
+        current, version = lock.read()
         if module.check_mode:
             mine = current is None or current.get('run_id') == run_id
             changed = current is None if params['state'] == 'present' else bool(current and mine)
             module.exit_json(changed=changed, path=lock.where, holder=current, held_by_other=not mine)
         if params['state'] == 'absent':
-            mine = bool(current) and current.get('run_id') == run_id
-            if mine:
-                lock.delete()
+            mine = bool(current) and current.get('run_id') == run_id and lock.delete(version)
             module.exit_json(changed=mine, path=lock.where, holder=current)
         result = _acquire(lock, params['holder'], params['takeover'])
-    except (ApiException, config.ConfigException) as err:
+    except (ApiException, CoreException) as err:
         module.fail_json(msg=f'the run lock in the cluster could not be read or written: {err}')
     if result.get('failed'):
         module.fail_json(path=lock.where, **result)

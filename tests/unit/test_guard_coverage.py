@@ -416,8 +416,10 @@ def test_no_task_bypasses_safe_command(path):
 # --- commands run in a pod (runbook P2, P4-P8, P11, P12) --------------------------------
 
 K8S_EXEC_MODULES = {'kubernetes.core.k8s_exec', 'k8s_exec', 'community.kubernetes.k8s_exec'}
-READ_ONLY_FILTER = re.compile(r'\|\s*sre\.runbooks\.k8s_readonly_command\b')
-NOT_IN_CHECK_MODE = re.compile(r'\bnot\s+ansible_check_mode\b')
+# The whole command is one expression whose last filter is the guard; nothing added after it.
+READ_ONLY_FILTER = re.compile(r'^\s*\{\{(?:(?!\{\{|\}\}).)*\|\s*sre\.runbooks\.k8s_readonly_command\s*\}\}\s*$', re.S)
+# One condition of the task (or of a block around it) that is exactly this.
+NOT_IN_CHECK_MODE = re.compile(r'^\s*not\s+ansible_check_mode\s*$')
 
 
 def unguarded_exec(task: dict[str, Any]) -> str:
@@ -428,11 +430,11 @@ def unguarded_exec(task: dict[str, Any]) -> str:
     if module is None:
         return ''
     command = str((task[module] or {}).get('command', '')) if isinstance(task[module], dict) else ''
-    if READ_ONLY_FILTER.search(command):
+    if READ_ONLY_FILTER.match(command):
         return ''
     conditions = task.get('when') or []
     conditions = conditions if isinstance(conditions, list) else [conditions]
-    if any(NOT_IN_CHECK_MODE.search(str(condition)) for condition in conditions):
+    if any(NOT_IN_CHECK_MODE.match(str(condition)) for condition in conditions):
         return ''
     if task.get('check_mode') is True:
         return ''
@@ -470,6 +472,9 @@ def test_the_exec_check_sees_an_unguarded_exec_and_passes_the_guarded_ones():
     assert 'neither passes' in unguarded_exec(write)
     assert unguarded_exec({**write, 'when': ['plan.needed', 'not ansible_check_mode']}) == ''
     assert 'neither passes' in unguarded_exec({**write, 'check_mode': False})
+    assert 'neither passes' in unguarded_exec({**write, 'when': 'force or not ansible_check_mode'})
+    padded = {'kubernetes.core.k8s_exec': {'command': "{{ a | sre.runbooks.k8s_readonly_command }} {{ more }}"}}
+    assert 'neither passes' in unguarded_exec(padded)
     block = [{'name': 'Swap', 'when': 'not ansible_check_mode', 'block': [write]}]
     assert [unguarded_exec(task) for task in tasks_with_block_conditions(block)] == ['']
 

@@ -93,7 +93,9 @@ def test_deploy_check_mode_predicts_through_the_dry_run_and_changes_nothing(k8s)
     k8s.requests(clear=True)
     run = play(k8s, 'k8s_deploy.yml', '-e', 'tag=v2', '--check', '--diff')
     assert run.rc == 0 and run.changed == 1, run
-    assert f'+                - image: {IMAGE}:v2' in run.out or f'{IMAGE}:v2' in run.out, run
+    # The diff of the dry run: the old image out, the new one in.
+    assert re.search(rf'^-.*{re.escape(IMAGE)}:v1', run.out, re.M), run
+    assert re.search(rf'^\+.*{re.escape(IMAGE)}:v2', run.out, re.M), run
     assert 'would set' in run.out, run
     assert only_reads_and_dry_runs(k8s.requests()) == []
     assert k8s.get(DEPLOY)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
@@ -127,6 +129,10 @@ def test_a_crashlooping_tag_fails_at_the_progress_deadline_and_the_rollback_brin
     assert back.rc == 0 and back.changed == 1, back
     assert image(k8s) == f'{IMAGE}:v1'
     assert 'successfully rolled out' in back.out
+    # The same command again stays: kubectl rollout undo would flip forward to the crash-looping release.
+    again = play(k8s, 'k8s_rollback.yml')
+    assert again.rc == 0 and again.changed == 0 and 'is already a rollback' in again.out, again
+    assert image(k8s) == f'{IMAGE}:v1'
 
 
 def _after_undo(k8s) -> dict:
@@ -159,7 +165,7 @@ def test_rollback_to_a_revision_does_what_kubectl_rollout_undo_does(k8s):
     assert 'revisions: 1: v1 (seed: playcode-app v1); 2: v2 (deploy v2); 3: v3 (deploy v3)' in run.out, run
     assert _after_undo(k8s) == by_kubectl
     assert image(k8s) == f'{IMAGE}:v1'
-    again = play(k8s, 'k8s_rollback.yml', '-e', 'to_revision=4')
+    again = play(k8s, 'k8s_rollback.yml', '-e', 'to_revision=1')
     assert again.rc == 0 and again.changed == 0, again
     assert 'already at revision 4' in again.out
 

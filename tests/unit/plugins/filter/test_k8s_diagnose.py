@@ -351,3 +351,12 @@ def test_report_merges_parts_sorts_and_lists_each_problem_once():
     assert k8s_diag_report([{'title': 'x', 'findings': [info]}])['ok'] is True
     with pytest.raises(AnsibleFilterError, match='list of sections'):
         k8s_diag_report({'title': 'x'})
+
+
+def test_a_terminating_pod_is_not_judged():
+    """An old ReplicaSet's pod on its way out during a rollout is neither a failure nor a health target."""
+    gone = {
+        'metadata': {'name': 'old-1', 'deletionTimestamp': '2026-12-05T10:00:00Z', 'labels': {'app': 'a'}},
+        'status': {'phase': 'Running', 'conditions': [{'type': 'Ready', 'status': 'False'}]},
+    }
+    assert k8s_diag_pods([gone], 'a')['views'] == []

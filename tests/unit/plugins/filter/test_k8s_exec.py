@@ -11,6 +11,9 @@ from ansible_collections.sre.runbooks.plugins.filter.k8s_exec import k8s_readonl
 
 READS = [
     ['wget', '-qO-', 'http://localhost:3000/health'],
+    ['wget', '-q', '-O-', '-T', '5', 'http://localhost:3000/health'],
+    ['curl', '-fsS', '--max-time', '5', 'http://127.0.0.1:3000/health'],
+    ['date'],
     ['df', '-h', '/data/db'],
     ['cat', '/proc/meminfo'],
     ['redis-cli', 'ping'],
@@ -37,7 +40,21 @@ WRITES = [
     (['sh', '-c', 'wget -qO- http://localhost:3000/health'], 'sh is not a known read'),
     (['rm', '-rf', '/data/db'], 'rm is not a known read'),
     (['wget', '-qO-', 'http://example.com/'], 'to the pod itself'),
-    (['curl', '-X', 'POST', 'http://localhost:3000/admin'], 'another method'),
+    (['curl', '-X', 'POST', 'http://localhost:3000/admin'], 'the option -X'),
+    (['curl', '-dfoo', 'http://localhost:3000/admin'], 'the option -dfoo'),
+    (['curl', '--data-binary', '@x', 'http://localhost:3000/admin'], 'the option --data-binary'),
+    (['wget', '--method=DELETE', 'http://localhost:3000/x'], 'the option --method=DELETE'),
+    (['wget', '-qO', '/app/server.js', 'http://localhost:3000/health'], 'the option -qO'),
+    (['curl', '-o', '/tmp/x', 'http://localhost:3000/health'], 'the option -o'),
+    (['date', '-s', '2020-01-01'], 'date with arguments'),
+    (['hostname', 'other'], 'hostname with arguments'),
+    (['mongosh', '--eval', 'rs.stepDown()'], 'rs.stepDown'),
+    (['mongosh', '--eval', 'rs.reconfig(cfg)'], 'rs.reconfig'),
+    (['mongosh', '--eval', 'db.users["deleteMany"]({})'], 'cannot be read'),
+    (['mongosh', '--eval', 'db.users.mapReduce(m, r, {out: "x"})'], 'mapReduce'),
+    (['mongosh', '--eval', 'load("/tmp/x.js")'], 'load'),
+    (['mongosh', '--password', 's3cret', '--eval', 'rs.status()'], 'password'),
+    (['mongosh', 'mongodb://root:s3cret@localhost/admin', '--eval', 'rs.status()'], 'credentials'),
     (['cat', '/etc/shadow'], '/proc and /sys'),
 ]
 

@@ -173,7 +173,6 @@ def test_job_from_cronjob_is_what_kubectl_creates() -> None:
             'name': 'mongodb-backup',
             'uid': 'cron-uid',
             'controller': True,
-            'blockOwnerDeletion': True,
         }
     ]
     assert job['spec'] == CRONJOB['spec']['jobTemplate']['spec']
@@ -194,3 +193,19 @@ def test_job_state_from_its_conditions() -> None:
 
 def test_filters_are_registered() -> None:
     assert set(FilterModule().filters()) >= {'k8s_rollout_status', 'k8s_rollback_plan', 'k8s_job_from_cronjob'}
+
+
+def test_after_a_rollback_a_rerun_stays_and_the_old_number_still_finds_it():
+    """kubectl rollout undo reuses revision 1 as revision 4 (revision-history 1): a re-run without a
+    target must not flip forward to the release it rolled back from; -e to_revision=1 finds it."""
+    reused = _replicaset(4, 'v1')
+    reused['metadata']['annotations']['deployment.kubernetes.io/revision-history'] = '1'
+    history = [reused, _replicaset(2, 'v2'), _replicaset(3, 'v3')]
+    deployment = _deployment('v1')
+    rerun = k8s_rollback_plan(deployment, history)
+    assert (rerun['target'], rerun['needed']) == (4, False)
+    assert 'already a rollback (to what revision 1 ran)' in rerun['note']
+    by_old_number = k8s_rollback_plan(deployment, history, 1)
+    assert (by_old_number['target'], by_old_number['needed']) == (4, False)
+    assert k8s_rollback_plan(deployment, history, 2)['needed'] is True
+    assert '4 (was 1): v1' in '; '.join(rerun['history'])
