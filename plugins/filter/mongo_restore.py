@@ -116,11 +116,13 @@ def _restore_script(params: dict[str, Any]) -> str:
         f'--nsTo={shlex.quote(scratch + ".*")}',
         '--stopOnError',
     ]
-    # The password reaches mongorestore as YAML on its standard input, never as an argument.
+    # The password reaches mongorestore as YAML on its standard input, never as an argument;
+    # the archive is removed from the pod whatever mongorestore's outcome.
     return (
-        f'set -e; password=$(printf %s "${password_env}" | sed "s/\'/\'\'/g"); '
+        f'password=$(printf %s "${password_env}" | sed "s/\'/\'\'/g") || exit 1\n'
         + ' '.join(words)
-        + " <<SRE_CONFIG\npassword: '$password'\nSRE_CONFIG"
+        + " <<SRE_CONFIG\npassword: '$password'\nSRE_CONFIG\n"
+        + f'rc=$?\nrm -f -- {shlex.quote(params["archive"])}\nexit $rc'
     )
 
 
@@ -162,7 +164,9 @@ def _differences(actual: dict[str, int] | None, expected: dict[str, int], at_lea
         elif actual[name] < count or (actual[name] != count and not at_least):
             found.append(f'{name}: {actual[name]} documents, the archive {count}')
     if not at_least:
-        found += [f'{name}: not in the archive ({actual[name]} documents)' for name in sorted(set(actual) - set(expected))]
+        found += [
+            f'{name}: not in the archive ({actual[name]} documents)' for name in sorted(set(actual) - set(expected))
+        ]
     return found
 
 
