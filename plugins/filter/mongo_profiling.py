@@ -32,14 +32,16 @@ def _documents(stdout: Any, what: str) -> list[dict]:
     if not isinstance(stdout, str):
         raise AnsibleFilterError(f'{what}: expected mongosh output as text, got {type(stdout).__name__}')
     documents = []
-    for line in stdout.splitlines():
-        line = line.strip()
+    for raw in stdout.splitlines():
+        line = raw.strip()
         if not line.startswith('{'):
             continue
         try:
             documents.append(json.loads(line))
         except json.JSONDecodeError as error:
-            raise AnsibleFilterError(f'{what}: mongosh printed a line that is not JSON ({error}): {line[:200]}')
+            raise AnsibleFilterError(
+                f'{what}: mongosh printed a line that is not JSON ({error}): {line[:200]}'
+            ) from error
     if not documents:
         raise AnsibleFilterError(f'{what}: mongosh printed no JSON document; its output was: {stdout.strip()[:400]!r}')
     return documents
@@ -68,7 +70,9 @@ def mongo_profiling_indexes(stdout: Any) -> list[dict]:
     report = []
     for document in _documents(stdout, 'index listing'):
         if 'collection' not in document or not isinstance(document.get('indexes'), list):
-            raise AnsibleFilterError(f'index listing: expected {{collection, indexes}}, got {json.dumps(document)[:200]}')
+            raise AnsibleFilterError(
+                f'index listing: expected {{collection, indexes}}, got {json.dumps(document)[:200]}'
+            )
         indexes = [_index(each) for each in document['indexes']]
         line = f'{document["collection"]}: ' + ('; '.join(each['line'] for each in indexes) or 'no index')
         report.append({'collection': document['collection'], 'indexes': indexes, 'line': line})
@@ -96,7 +100,7 @@ def mongo_profiling_plan(status: dict, level: Any, slowms: Any) -> dict:
     try:
         level, slowms = int(level), int(slowms)
     except (TypeError, ValueError) as error:
-        raise AnsibleFilterError(f'profiling level and slowms must be integers: {error}')
+        raise AnsibleFilterError(f'profiling level and slowms must be integers: {error}') from error
     if level not in (-1, *LEVELS):
         raise AnsibleFilterError(f'profiling level {level} is not one of 0 (off), 1 (slow operations), 2 (all)')
     if slowms < 0:

@@ -127,7 +127,6 @@ deleted:
 
 import json
 import re
-from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -148,7 +147,7 @@ BATCH = 100
 def _reference(ref: str, repository: str) -> tuple[str, str] | None:
     """('digest', sha) or ('tag', tag) for a reference to the repository; None for another one."""
     ref = re.sub(r'^[a-z-]+://', '', ref.strip())
-    name, digest = (ref.split('@', 1) + [''])[:2]
+    name, _at, digest = ref.partition('@')
     tag = ''
     if ':' in name.rsplit('/', 1)[-1]:
         name, tag = name.rsplit(':', 1)
@@ -284,7 +283,9 @@ def main() -> None:
         if delete and module.params['delete'] and not module.check_mode:
             failures = registry.delete([row['digest'] for row in delete])
             if failures:
-                module.fail_json(msg=f'ECR did not delete {len(failures)} image(s) of {repository}', failures=failures, **result)
+                module.fail_json(
+                    msg=f'ECR did not delete {len(failures)} image(s) of {repository}', failures=failures, **result
+                )
             result['deleted'] = True
     except (BotoCoreError, ClientError) as error:
         module.fail_json(msg=f'ECR repository {repository}: {error}. Nothing more was deleted.')
