@@ -17,7 +17,7 @@ description:
     in one request, which the API server refuses when it exists (HTTP 409), so of two runs that race only one gets
     it and the other reads who. A stale holder is replaced with the resourceVersion it was read at, so a third run
     that took it meanwhile is never overwritten.
-  - Call it through M(sre.runbooks.run_lock) with O(sre.runbooks.run_lock#action:store=kubernetes), whose action
+  - Call it through M(sre.runbooks.run_lock) with O(sre.runbooks.run_lock#module:store=kubernetes), whose action
     plugin says who this run is and decides whether a lock is stale. Check mode reads only.
 author:
   - sre.runbooks maintainers (@sre-runbooks)
@@ -54,6 +54,7 @@ attributes:
     description: Reads the lock and reports whether the real run would get it.
   diff_mode:
     support: none
+    description: The lock is bookkeeping; there is nothing to show.
   idempotent:
     support: full
     description: The same run taking the lock again, or giving back a lock it does not hold, changes nothing.

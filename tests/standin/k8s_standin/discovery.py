@@ -74,7 +74,7 @@ def _group(name: str) -> dict:
 def served_groups(state) -> list[str]:
     """The groups discovery lists: the metrics API only while a test has enabled it (as when
     metrics-server is installed), so that clients can be tested without it too."""
-    return [name for name, _ in GROUPS if name != METRICS or state.metrics is not None]
+    return [name for name, _versions in GROUPS if name != METRICS or state.metrics is not None]
 
 
 async def version(_request):

@@ -33,7 +33,7 @@ def sync_replicasets(state):
         pods = state.store.owned(PODS, rs['metadata']['uid'])
         want = rs['spec'].get('replicas', 1)
         ns = rs['metadata']['namespace']
-        for _ in range(want - len(pods)):
+        for _index in range(want - len(pods)):
             name = f'{rs["metadata"]["name"]}-{random_suffix()}'
             pods.append(make(state, PODS, pod_from_template(rs['spec']['template'], name, owner_ref(RS, rs)), ns))
         if len(pods) > want:

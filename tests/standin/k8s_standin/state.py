@@ -110,7 +110,7 @@ class State:
         """Lines set for this pod (by name glob, optionally 'glob/container'), else None."""
         name = pod['metadata']['name']
         for pattern, lines in reversed(list(self.log_lines.items())):
-            glob, _, wanted = pattern.partition('/')
+            glob, _slash, wanted = pattern.partition('/')
             if fnmatch.fnmatchcase(name, glob) and wanted in ('', container):
                 return lines
         return None

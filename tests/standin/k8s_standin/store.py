@@ -24,7 +24,7 @@ def now() -> str:
 
 
 def random_suffix(length: int = 5) -> str:
-    return ''.join(secrets.choice(SAFE_ALPHABET) for _ in range(length))
+    return ''.join(secrets.choice(SAFE_ALPHABET) for _index in range(length))
 
 
 def prune(value):
@@ -89,7 +89,7 @@ class Store:
         return self.objects.get((res.rid, ns if res.namespaced else '', name))
 
     def list(self, res: Resource, ns: str | None = None) -> list[dict]:
-        return [obj for (rid, ons, _), obj in sorted(self.objects.items()) if rid == res.rid and ns in (None, ons)]
+        return [obj for (rid, ons, _name), obj in sorted(self.objects.items()) if rid == res.rid and ns in (None, ons)]
 
     def owned(self, res: Resource, uid: str) -> list[dict]:
         return [obj for obj in self.list(res) if owner_uid(obj) == uid]

@@ -44,7 +44,7 @@ async def watch(request: web.Request, state, target) -> web.StreamResponse:
         events = store.events_since(int(since))
         if events is None:
             raise ApiError(410, f'too old resource version: {since}', 'Expired')
-        backlog = [_line(kind, text) for _, kind, rid, text in events if wanted(rid, json.loads(text))]
+        backlog = [_line(kind, text) for _version, kind, rid, text in events if wanted(rid, json.loads(text))]
     queue: asyncio.Queue = asyncio.Queue()
     store.subscribers.add(queue)
     deadline = time.monotonic() + min(int(query.get('timeoutSeconds', MAX_TIMEOUT)), MAX_TIMEOUT)
@@ -65,7 +65,7 @@ async def watch(request: web.Request, state, target) -> web.StreamResponse:
 async def _follow(response, queue: asyncio.Queue, wanted, deadline: float):
     while (left := deadline - time.monotonic()) > 0:
         try:
-            _, kind, rid, text = await asyncio.wait_for(queue.get(), timeout=left)
+            _version, kind, rid, text = await asyncio.wait_for(queue.get(), timeout=left)
         except asyncio.TimeoutError:
             return
         if wanted(rid, json.loads(text)):
