@@ -47,7 +47,15 @@ MAX_CANDIDATES = 64
 # Ansible's magic variables that name a command, with what they always are.
 MAGIC_VARIABLES = {'ansible_playbook_python': 'python3'}
 # (file, task name) -> why its templated command is safe. Keep this tiny and honest.
-ALLOWLIST: dict[tuple[str, str], str] = {}
+ALLOWLIST: dict[tuple[str, str], str] = {
+    (
+        'roles/infra_changes/tasks/find_tool.yml',
+        "Preflight | Run the tool's version command {{ infra_changes_tool }}",
+    ): (
+        'runs `<tool> version` only, where the tool is terraform or kubeseal, named by the including task '
+        '(infra_changes_terraform_binary, infra_changes_kubeseal_binary), never a guarded command'
+    ),
+}
 JINJA = Environment()
 
 

@@ -21,7 +21,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 # A placeholder for a required option, by its spec type.
-PLACEHOLDERS = {'str': 'x', 'path': '/nonexistent', 'list': ['x'], 'dict': {'x': 'x'}, 'int': 1, 'bool': True}
+PLACEHOLDERS = {
+    'str': 'x',
+    'path': '/nonexistent',
+    'list': ['x'],
+    'dict': {'x': 'x'},
+    'int': 1,
+    'bool': True,
+    'raw': 'x',
+}
 
 
 def _load(path: Path) -> dict:

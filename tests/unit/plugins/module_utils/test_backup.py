@@ -97,7 +97,8 @@ def test_clean_backup_is_the_newest_usable_one_before_the_compromise(tmp_path):
     for name, minutes in (('o4o_platform_a.dump', 30), ('o4o_platform_b.dump', 20), ('o4o_platform_c.dump', 5)):
         make_backup(tmp_path, name, minutes_ago=minutes)
     flip_byte(tmp_path / 'o4o_platform_b.dump')  # the newest one before the compromise is damaged
-    compromised = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+    # Relative to NOW, as the backups' times are: a worker may run this minutes after it imported NOW.
+    compromised = NOW - datetime.timedelta(minutes=10)
     chosen, passed_over = pick_clean(list_backups(str(tmp_path), 'o4o_platform'), compromised.isoformat())
     assert chosen['path'].endswith('o4o_platform_a.dump')
     assert [line.split(':')[0].rsplit('/', 1)[1] for line in passed_over] == [
