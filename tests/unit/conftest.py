@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / 'collections'), str(ROOT)]
 
 from tests.support import services
+from tests.support.k8s import k8s_standin, kubectl_binary
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -76,3 +77,18 @@ def redis_port(tmp_path_factory):
 def postgres_port():
     with services.postgres_server() as port:
         yield port
+
+
+@pytest.fixture(scope='module')
+def k8s_server():
+    """A Kubernetes API stand-in for one test module (API-contract tests, tests/standin)."""
+    with k8s_standin() as running:
+        yield running
+
+
+@pytest.fixture
+def k8s(k8s_server):
+    """The module's stand-in back at its seed; fails (not skips) when kubectl 1.31 is missing."""
+    kubectl_binary()
+    k8s_server.reset()
+    return k8s_server

@@ -17,29 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from ansible_collections.sre.runbooks.plugins.filter.k8s_rollout import canonical
-from tests.support.k8s import k8s_standin, kubectl_binary
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = str(Path(sys.executable).with_name('ansible-playbook'))
 IMAGE = '925216255375.dkr.ecr.ap-northeast-2.amazonaws.com/playcode-app'
 DEPLOY = '/apis/apps/v1/namespaces/playcode/deployments/playcode-app'
 WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
-
-
-@pytest.fixture(scope='module')
-def server():
-    with k8s_standin() as running:
-        yield running
-
-
-@pytest.fixture
-def k8s(server):
-    kubectl_binary()  # fails (not skips) with a clear message when kubectl 1.31 is missing
-    server.reset()
-    return server
 
 
 class Run:

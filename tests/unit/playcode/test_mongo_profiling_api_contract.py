@@ -18,7 +18,6 @@ from ansible_collections.sre.runbooks.plugins.filter.mongo_profiling import (
     mongo_profiling_plan,
     mongo_profiling_status,
 )
-from tests.support.k8s import k8s_standin, kubectl_binary
 from tests.unit.playcode.test_k8s_playbooks_api_contract import only_reads_and_dry_runs, play
 
 INDEXES_EVAL = (
@@ -59,18 +58,10 @@ def status_line(level: int, slowms: int) -> str:
     return f'{{"was":{level},"slowms":{slowms},"sampleRate":1,"ok":1,{CLUSTER}}}\n'
 
 
-@pytest.fixture(scope='module')
-def server():
-    with k8s_standin() as running:
-        yield running
-
-
 @pytest.fixture
-def k8s(server):
-    kubectl_binary()
-    server.reset()
-    server.kubectl('wait', '--for=condition=Ready', 'pod/mongodb-0', '--timeout=20s')
-    return server
+def k8s(k8s):
+    k8s.kubectl('wait', '--for=condition=Ready', 'pod/mongodb-0', '--timeout=20s')
+    return k8s
 
 
 def rules(level: int, slowms: int = 100) -> list[dict]:

@@ -8,29 +8,13 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from kubernetes import config, dynamic
 from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 
-from tests.support.k8s import k8s_standin, kubectl_binary
-
 IMAGE = '925216255375.dkr.ecr.ap-northeast-2.amazonaws.com/playcode-app'
 DEPLOY = '/apis/apps/v1/namespaces/playcode/deployments/playcode-app'
 WRITES = ('POST', 'PUT', 'PATCH', 'DELETE')
-
-
-@pytest.fixture(scope='module')
-def server():
-    with k8s_standin() as running:
-        yield running
-
-
-@pytest.fixture
-def k8s(server):
-    kubectl_binary()  # fails (not skips) with a clear message when kubectl 1.31 is missing
-    server.reset()
-    return server
 
 
 def _kubectl_json(k8s, *args) -> dict:

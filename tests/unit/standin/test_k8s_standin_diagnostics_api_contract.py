@@ -16,23 +16,8 @@ from kubernetes import config, dynamic
 from kubernetes.client import CoreV1Api
 from kubernetes.client.rest import ApiException
 
-from tests.support.k8s import k8s_standin, kubectl_binary
-
 IMAGE = '925216255375.dkr.ecr.ap-northeast-2.amazonaws.com/playcode-app'
 POD_METRICS = '/apis/metrics.k8s.io/v1beta1/namespaces/playcode/pods'
-
-
-@pytest.fixture(scope='module')
-def server():
-    with k8s_standin() as running:
-        yield running
-
-
-@pytest.fixture
-def k8s(server):
-    kubectl_binary()  # fails (not skips) with a clear message when kubectl 1.31 is missing
-    server.reset()
-    return server
 
 
 def _groups(k8s) -> list[str]:
