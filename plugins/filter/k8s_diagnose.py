@@ -172,13 +172,29 @@ def _labelled(pods: list[dict[str, Any]], selector: str) -> list[dict[str, Any]]
     return [pod for pod in pods if all((_meta(pod).get('labels') or {}).get(k) == v for k, v in wanted.items())]
 
 
-def k8s_diag_pods(pods: Any, service: str = 'pods', selector: str = '') -> dict[str, Any]:
+def _of_template(pod: Mapping[str, Any], template: Mapping[str, Any] | None) -> bool:
+    """Whether the pod runs the template's images (a pod of the current revision), when one is given."""
+    if not template:
+        return True
+    wanted = [each.get('image') for each in ((template.get('spec') or {}).get('containers') or [])]
+    running = [each.get('image') for each in ((pod.get('spec') or {}).get('containers') or [])]
+    return running == wanted
+
+
+def k8s_diag_pods(
+    pods: Any, service: str = 'pods', selector: str = '', template: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Pods (those matching the `key=value,...` selector, when given) as `kubectl describe
     pod` shows their state: a view and a line per pod, the names of those in
     CrashLoopBackOff (or restarting and not Ready) and of those running and Ready, and
-    findings (no pod at all, not Ready, crash loops, restarts). Terminating pods are left out."""
-    # A terminating pod (an old ReplicaSet's, during a rollout) is on its way out: not judged.
-    alive = [pod for pod in _resources(pods) if not (pod.get('metadata') or {}).get('deletionTimestamp')]
+    findings (no pod at all, not Ready, crash loops, restarts). Terminating pods are left out,
+    and so are the pods of an older revision when the Deployment's pod template is given."""
+    # A terminating pod or one of an old ReplicaSet (during a rollout) is on its way out: not judged.
+    alive = [
+        pod
+        for pod in _resources(pods)
+        if not (pod.get('metadata') or {}).get('deletionTimestamp') and _of_template(pod, template)
+    ]
     views = [_pod_view(pod) for pod in _labelled(alive, selector)]
     findings = []
     for view in views:

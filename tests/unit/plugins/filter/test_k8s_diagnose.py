@@ -360,3 +360,18 @@ def test_a_terminating_pod_is_not_judged():
         'status': {'phase': 'Running', 'conditions': [{'type': 'Ready', 'status': 'False'}]},
     }
     assert k8s_diag_pods([gone], 'a')['views'] == []
+
+
+def test_with_the_template_only_the_current_revisions_pods_are_judged():
+    """Right after a rollout an old-revision pod may still answer /health: it is not the one to ask."""
+
+    def pod(name, tag, ready):
+        return {
+            'metadata': {'name': name, 'labels': {'app': 'a'}},
+            'spec': {'containers': [{'name': 'a', 'image': f'repo:{tag}'}]},
+            'status': {'phase': 'Running', 'conditions': [{'type': 'Ready', 'status': 'True' if ready else 'False'}]},
+        }
+
+    template = {'spec': {'containers': [{'name': 'a', 'image': 'repo:v2'}]}}
+    state = k8s_diag_pods([pod('old', 'v1', True), pod('new', 'v2', True)], 'a', '', template)
+    assert [view['name'] for view in state['views']] == ['new'] and state['running'] == ['new']
