@@ -96,6 +96,13 @@ def acquire(path: str, holder: dict[str, Any], takeover: str | None = None) -> t
     raise LockHeld(read_holder(path) or {'run_id': 'unknown'})
 
 
+def check_mode_answer(state: str, current: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
+    """What the real run would do with the lock, whatever keeps it (a file, a ConfigMap)."""
+    mine = current is None or current.get('run_id') == run_id
+    changed = current is None if state == 'present' else bool(current and mine)
+    return {'changed': changed, 'holder': current, 'held_by_other': not mine}
+
+
 def release(path: str, run_id: str) -> tuple[bool, dict[str, Any] | None]:
     """Remove the lock if run_id holds it; (changed, the holder seen)."""
     current = read_holder(path)

@@ -94,6 +94,8 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.sre.runbooks.plugins.module_utils._run_lock import check_mode_answer
+
 try:
     from kubernetes import client
     from kubernetes.client.rest import ApiException
@@ -216,9 +218,7 @@ def main() -> None:
         lock = ClusterLock(client.CoreV1Api(connection.client.client), params['namespace'], params['name'])
         current, version = lock.read()
         if module.check_mode:
-            mine = current is None or current.get('run_id') == run_id
-            changed = current is None if params['state'] == 'present' else bool(current and mine)
-            module.exit_json(changed=changed, path=lock.where, holder=current, held_by_other=not mine)
+            module.exit_json(path=lock.where, **check_mode_answer(params['state'], current, run_id))
         if params['state'] == 'absent':
             mine = bool(current) and current.get('run_id') == run_id and lock.delete(version)
             module.exit_json(changed=mine, path=lock.where, holder=current)

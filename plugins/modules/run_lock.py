@@ -120,6 +120,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sre.runbooks.plugins.module_utils._run_lock import (
     LockHeld,
     acquire,
+    check_mode_answer,
     lock_path,
     read_holder,
     release,
@@ -153,9 +154,7 @@ def main() -> None:
     run_id = params['holder']['run_id']
     current = read_holder(path)
     if module.check_mode:
-        mine = current is None or current.get('run_id') == run_id
-        changed = current is None if params['state'] == 'present' else bool(current and mine)
-        module.exit_json(changed=changed, path=path, holder=current, held_by_other=not mine)
+        module.exit_json(path=path, **check_mode_answer(params['state'], current, run_id))
     if params['state'] == 'absent':
         changed, seen = release(path, run_id)
         module.exit_json(changed=changed, path=path, holder=seen)
