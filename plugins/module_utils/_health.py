@@ -254,15 +254,18 @@ def _probes(
     """One callable per check of a set of check lists (CHECK_KINDS), in their order."""
     probes: list[Callable[[], dict[str, Any]]] = [partial(probe_http, spec) for spec in params.get('http') or []]
     probes += [partial(probe_tcp, spec) for spec in params.get('tcp') or []]
-    pg_isready = (which('pg_isready') or 'pg_isready') if params.get('postgres') else 'pg_isready'
+    pg_isready = which('pg_isready') if params.get('postgres') else None
     for spec in params.get('postgres') or []:
         host, port = spec.get('host', '127.0.0.1'), spec.get('port', 5432)
-        argv = [pg_isready, '-h', host, '-p', str(port), '-t', str(spec.get('timeout', 5))]
+        argv = [pg_isready or 'pg_isready', '-h', host, '-p', str(port), '-t', str(spec.get('timeout', 5))]
         for flag, key in (('-d', 'database'), ('-U', 'user')):
             if spec.get(key):
                 argv += [flag, spec[key]]
         name = spec.get('name') or f'postgres {host}:{port}'
-        probes.append(lambda name=name, argv=argv: probe_command(name, 'postgres', argv, run)[0])
+        if pg_isready is None:  # a host without PostgreSQL's client programs: unhealthy
+            probes.append(partial(_result, name, 'postgres', False, 'pg_isready is not installed', time.monotonic()))
+        else:
+            probes.append(lambda name=name, argv=argv: probe_command(name, 'postgres', argv, run)[0])
     probes += [partial(probe_redis, spec) for spec in params.get('redis') or []]
     systemctl = (which('systemctl') or 'systemctl') if params.get('services') else 'systemctl'
     for service in params.get('services') or []:

@@ -552,7 +552,9 @@ def main() -> None:
         module.fail_json(msg=f"components: each name once, repeated: {', '.join(repeated)}")
 
     def run(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-        return module.run_command(argv, environ_update=env)
+        # A missing program (pg_isready on a host without PostgreSQL) raises OSError, which
+        # fails its own check (probe_command), not the module.
+        return module.run_command(argv, environ_update=env, handle_exceptions=False)
 
     top, by_component = run_components(module.params, module.get_bin_path, run)
     checks = top + [check for results in by_component.values() for check in results]

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.support.adhoc import run_adhoc
 
 
-def run_module(args: dict, *extra: str) -> tuple[int, dict]:
-    return run_adhoc('sre.runbooks.health_probe', args, *extra)
+def run_module(args: dict, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    return run_adhoc('sre.runbooks.health_probe', args, *extra, env=env)
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
@@ -113,3 +115,19 @@ def test_secrets_of_components_never_reach_the_output(http_url):
     )
     assert rc == 0 and result['components']['api']['healthy'], result
     assert token not in json.dumps(result)
+
+
+def test_a_missing_program_fails_its_own_check_not_the_module(tmp_path):
+    """On a host without PostgreSQL's client programs (a bare replacement host) the
+    postgres check is unhealthy and the other checks are still reported."""
+    for program in Path('/usr/bin').iterdir():  # this host's programs, but pg_isready
+        if program.name != 'pg_isready':
+            (tmp_path / program.name).symlink_to(program)
+    rc, result = run_module(
+        {'postgres': [{'name': 'postgresql'}], 'disk': [{'path': '/'}]},
+        env={'PATH': f'{Path(sys.executable).parent}:{tmp_path}'},
+    )
+    assert rc == 0, result
+    assert result['failed_checks'] == ['postgresql']
+    assert result['checks'][0]['detail'] == 'pg_isready is not installed'
+    assert result['checks'][1]['ok']
