@@ -148,13 +148,66 @@ def test_hardware_failure_rebuilds_the_api_host_on_the_spare_with_nothing_on_the
     wait_for(lambda: api_health()['status'] == 'ok')
 
 
+# What a check run leaves on a host it does not change: Ansible's remote temporary
+# directory, sudo's first-use note, and apt's binary cache (the apt module reads the lists).
+RUN_TRACES = {
+    '/home/ubuntu/.sudo_as_admin_successful',
+    '/var/cache',
+    '/var/cache/apt',
+    '/var/cache/apt/pkgcache.bin',
+    '/var/cache/apt/srcpkgcache.bin',
+}
+
+
+def filesystem_changes(host: str) -> set[str]:
+    """The container's changes to its image (docker diff), without a run's traces."""
+    lines = subprocess.run(
+        ['docker', 'diff', f'sre-lab-{host}'], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return {line for line in lines if not (line[2:] in RUN_TRACES or line[2:].startswith('/home/ubuntu/.ansible'))}
+
+
+def report_lines(runner, task: str, host: str) -> list[str]:
+    return task_results(runner, task)[host]['msg']
+
+
 def test_check_mode_on_a_bare_host_predicts_without_touching_it(lab, rebuild):
+    """The assessment node of the production rebuild workflow (AWX check job): the whole
+    rebuild in check mode on a bare spare passes, changes nothing on spare nor web, and
+    reports each check that needs what it would install as not checked, never as passed."""
+    store = rebuild['o4o_backup_store']['path']
+    if not lab.exec('backup', 'sh', '-c', f'ls {store} 2>/dev/null || true').strip():
+        backup(lab, rebuild)  # run alone: the hardware-failure test took none yet
     subprocess.run([str(ROOT / 'lab/lab.sh'), 'reset', 'spare'], check=True, cwd=ROOT)
+    untouched, site = filesystem_changes('spare'), lab.exec('web', 'cat', '/etc/nginx/sites-available/o4o')
+
     runner = lab.playbook(
-        'rebuild_host.yml', extravars={'dr_scenario': 'hardware_failure', **rebuild}, cmdline='--check --tags provision'
+        'rebuild_host.yml', extravars={'dr_scenario': 'hardware_failure', **rebuild}, cmdline='--check'
     )
     assert runner.rc == 0
+    assert filesystem_changes('spare') == untouched
+    assert lab.exec('web', 'cat', '/etc/nginx/sites-available/o4o') == site
     assert subprocess.run(['docker', 'exec', 'sre-lab-spare', 'which', 'psql', 'node'], check=False).returncode != 0
+    health = report_lines(runner, 'Report | Show each check, and fail when one is unhealthy', 'spare')
+    assert '---- | postgresql | not checked: PostgreSQL 15 would be installed by this run' in health
+    assert '---- | pm2 api-server | not checked: api-server would be installed by this run' in health
+    assert [line for line in health if line.startswith('OK')] == [
+        line for line in health if line.startswith(('OK   | disk', 'OK   | memory'))
+    ]
+    web = report_lines(runner, 'Report | Show each check, and fail when one is unhealthy', 'web')
+    assert '---- | api through nginx | not checked: api-server on spare would be installed by this run' in web
+    findings = report_lines(runner, 'Report | Show the findings', 'spare')
+    assert 'o4o_platform: not checked: PostgreSQL 15 would be installed by this run' in findings
+
+    # A real run checks everything and fails closed, whatever check-mode facts say.
+    real = lab.playbook(
+        '../tests/integration/playbooks/verify_replacement.yml',
+        extravars={'provision_postgres_predicted': True, 'provision_node_app_predicted': True},
+    )
+    assert real.rc != 0
+    failure = task_results(real, 'Report | Show each check, and fail when one is unhealthy')['spare']['msg']
+    assert 'spare is unhealthy: api health, api products, postgresql, service postgresql, pm2 api-server' in failure
+    assert 'not checked' not in failure
 
 
 def test_ransomware_isolates_picks_the_backup_before_the_compromise_and_rolls_back_a_bad_firewall(lab, rebuild):
