@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import pytest
 import yaml
 
 from tests.integration.conftest import bring_the_lab_up
+
+from .playcode import INVENTORY as PLAYCODE_INVENTORY
+from .playcode import PlaycodeLab, playcode_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 EE_IMAGE = os.environ.get('SRE_EE_IMAGE', 'sre-runbooks/ee:latest')
@@ -47,7 +51,12 @@ LAB_CREDENTIAL_INPUTS = {
 }
 # AWX's built-in credential types inject these (awx/main/models/credential/injectors.py).
 BUILTIN_ENV = {'Amazon Web Services': {'AWS_ACCESS_KEY_ID': 'username', 'AWS_SECRET_ACCESS_KEY': 'password'}}
-INJECTOR_FIELD = re.compile(r'\{\s*\{\s*(\w+)\s*\}\}')
+INJECTOR_FIELD = re.compile(r'\{\s*\{\s*(tower\.filename\.)?(\w+)\s*\}\}')
+# Where AWX writes a credential's file injector in the job's private data dir (/runner in the
+# container), as tower.filename.<name> names it.
+CREDENTIAL_FILES = 'credentials'
+# The lab inventory a production inventory's templates run against here.
+LAB_INVENTORIES = {PLAYCODE_INVENTORY: 'inventories/playcode_lab'}
 
 
 def load_config(name: str, key: str) -> list[dict]:
@@ -66,10 +75,14 @@ class Job:
     envvars: dict = field(default_factory=dict)
     ssh_key: str | None = None
     cmdline: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # credential files: name -> content
+    inventory: str = 'inventories/lab'
 
 
-def credential_injection(names: list[str]) -> Job:
-    """The env, extra vars, key and command-line options the named credentials inject."""
+def credential_injection(names: list[str], inputs: dict[str, str] | None = None) -> Job:
+    """The env, extra vars, files, key and command-line options the named credentials inject
+    (`inputs`: field values of this lab beside LAB_CREDENTIAL_INPUTS)."""
+    values = {**LAB_CREDENTIAL_INPUTS, **(inputs or {})}
     credentials = {c['name']: c for c in load_config('controller_credentials', 'controller_credentials')}
     types = {t['name']: t for t in load_config('controller_credential_types', 'controller_credential_types')}
     job = Job(playbook='')
@@ -82,22 +95,32 @@ def credential_injection(names: list[str]) -> Job:
             job.cmdline += ['--become-method', inputs['become_method']] if 'become_method' in inputs else []
             continue
         if kind in BUILTIN_ENV:
-            job.envvars |= {env: LAB_CREDENTIAL_INPUTS[source] for env, source in BUILTIN_ENV[kind].items()}
+            job.envvars |= {env: values[source] for env, source in BUILTIN_ENV[kind].items()}
             continue
         injectors = types[kind].get('injectors', {})
-
-        def render(template: str) -> str:
-            return INJECTOR_FIELD.sub(lambda match: LAB_CREDENTIAL_INPUTS[match.group(1)], template)
-
-        job.envvars |= {env: render(value) for env, value in injectors.get('env', {}).items()}
-        job.extravars |= {var: render(value) for var, value in injectors.get('extra_vars', {}).items()}
+        files = injectors.get('file', {}).items()
+        job.files |= {file.removeprefix('template.'): render(text, values) for file, text in files}
+        job.envvars |= {env: render(value, values) for env, value in injectors.get('env', {}).items()}
+        job.extravars |= {var: render(value, values) for var, value in injectors.get('extra_vars', {}).items()}
     return job
 
 
-def launch(template: dict, answers: dict | None = None, check: bool = False) -> Job:
+def render(template: str, values: dict[str, str]) -> str:
+    """An injector's template with the credential's field values, and the path in the job's
+    container of a file the credential writes ({{ tower.filename.<name> }})."""
+
+    def field_value(match: re.Match) -> str:
+        name = match.group(2)
+        return f'/runner/{CREDENTIAL_FILES}/{name}' if match.group(1) else values[name]
+
+    return INJECTOR_FIELD.sub(field_value, template)
+
+
+def launch(template: dict, answers: dict | None = None, check: bool = False, inputs: dict | None = None) -> Job:
     """The job AWX launches for a template: its extra vars, the survey's answers (each
     question's default unless `answers` gives one) and its credentials' injection."""
-    job = credential_injection(template.get('credentials', []))
+    job = credential_injection(template.get('credentials', []), inputs)
+    job.inventory = LAB_INVENTORIES.get(template['inventory'], job.inventory)
     survey = (template.get('survey_spec') or {}).get('spec', [])
     defaults = {q['variable']: q['default'] for q in survey if q.get('default') not in (None, '')}
     extra = template.get('extra_vars') or {}
@@ -148,7 +171,16 @@ class JobRunner:
     def run(self, name: str, job: Job) -> Result:
         data = Path(tempfile.mkdtemp(prefix='job-', dir=self.tmp))
         shutil.copytree(self.project, data / 'project', symlinks=True)
-        shutil.copytree(self.project / 'inventories/lab', data / 'inventory')  # AWX: /runner/inventory
+        shutil.copytree(self.project / job.inventory, data / 'inventory')  # AWX: /runner/inventory
+        for file_name, text in job.files.items():
+            (data / CREDENTIAL_FILES).mkdir(mode=0o700, exist_ok=True)
+            (data / CREDENTIAL_FILES / file_name).write_text(text)
+        # The lab's jobs are AWX nodes on the lab network; the PlayCode jobs reach the servers
+        # of tests/ee/playcode.py on this machine's loopback.
+        if job.inventory == 'inventories/lab':
+            network = ['--network=sre-lab', f'--ip={NODE_ADDRESS}']
+        else:
+            network = ['--network=host']
         start = time.monotonic()
         runner = ansible_runner.run(
             private_data_dir=str(data),
@@ -160,7 +192,7 @@ class JobRunner:
             process_isolation=True,
             process_isolation_executable='docker',
             container_image=EE_IMAGE,
-            container_options=['--network=sre-lab', f'--ip={NODE_ADDRESS}'],
+            container_options=network,
             quiet=True,
         )
         seconds = time.monotonic() - start
@@ -198,6 +230,12 @@ def jobs(tmp_path_factory) -> JobRunner:
     if not WORKER:  # a worker's check jobs take no lock; another worker may be running one
         prepare_lab()
     return JobRunner(tmp_path_factory.mktemp('ee-jobs'))
+
+
+@pytest.fixture(scope='session')
+def playcode(tmp_path_factory) -> Iterator[PlaycodeLab]:
+    with playcode_lab(tmp_path_factory.mktemp('playcode')) as lab:
+        yield lab
 
 
 def templates() -> list[dict]:

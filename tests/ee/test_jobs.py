@@ -16,8 +16,10 @@ import pytest
 
 from tests.integration.conftest import Lab, api_health
 from tests.integration.test_rebuild_lab import MARK, bring_the_api_host_back, psql, restored_backup, wait_for
+from tests.unit.playcode.test_mongo_restore_api_contract import changes
 
 from .conftest import EE_IMAGE, NODE_ADDRESS, ROOT, JobRunner, Result, launch, templates
+from .playcode import INVENTORY as PLAYCODE
 from .test_ee_definition import CARRIED
 
 # Jobs that run for real: the read-only ones, and the backup (it only adds a verified
@@ -29,6 +31,12 @@ REAL = {
     'playbooks/daily_check.yml',
     'playbooks/weekly_check.yml',
     'playbooks/backup.yml',
+    # PlayCode (tests/ee/playcode.py): the read-only ones.
+    'playbooks/k8s_verify.yml',
+    'playbooks/k8s_diagnose.yml',
+    'playbooks/k8s_monitoring.yml',
+    'playbooks/mongo_indexes.yml',
+    'playbooks/ecr_cleanup.yml',
 }
 # Jobs whose report AWX shows: set_stats' sre_reports in the job's artifacts (run_outputs).
 REPORTING = {'playbooks/daily_check.yml', 'playbooks/weekly_check.yml'}
@@ -102,8 +110,11 @@ def assert_succeeded(result: Result) -> None:
     [pytest.param(t, marks=[] if t['playbook'] in REAL else [pytest.mark.check_job]) for t in TEMPLATES],
     ids=[t['name'] for t in TEMPLATES],
 )
-def test_job_template_runs_in_the_execution_environment(jobs: JobRunner, template: dict) -> None:
+def test_job_template_runs_in_the_execution_environment(jobs: JobRunner, template: dict, request) -> None:
     playbook = template['playbook']
+    if template['inventory'] == PLAYCODE:
+        run_playcode_job(jobs, template, request.getfixturevalue('playcode'))
+        return
     job = launch(template, LAB_ANSWERS.get(playbook), check=playbook not in REAL)
     job.cmdline += ['--limit', LAB_LIMITS[playbook]] if playbook in LAB_LIMITS else []
     result = jobs.run(template['name'], job)
@@ -111,6 +122,23 @@ def test_job_template_runs_in_the_execution_environment(jobs: JobRunner, templat
     assert any(e['event'] == 'playbook_on_play_start' for e in result.events)
     if playbook in REPORTING:
         assert reports(result), 'the job returned no report as an artifact'
+
+
+def run_playcode_job(jobs: JobRunner, template: dict, playcode) -> None:
+    """A PlayCode job against the Kubernetes API stand-in: with the kubeconfig its credential
+    writes into the job, it succeeds and changes nothing in the cluster (the read-only jobs
+    for real, the others as check jobs: dry runs only)."""
+    playbook = template['playbook']
+    playcode.prepare(playbook)
+    job = launch(template, playcode.answers.get(playbook), check=playbook not in REAL, inputs=playcode.inputs)
+    job.envvars |= playcode.env
+    result = jobs.run(template['name'], job)
+    assert_succeeded(result)
+    assert 'playcode-standin' in result.stdout, result.stdout[-3000:]
+    requests = playcode.k8s.requests()
+    if 'PlayCode kubeconfig' in template['credentials']:
+        assert requests, 'the job sent the Kubernetes API nothing'
+    assert changes(requests) == []
 
 
 def reports(result: Result) -> list[str]:

@@ -311,10 +311,15 @@ def test_secrets_are_secret_and_not_written_here() -> None:
     for credential_type in _config('controller_credential_types'):
         for field in credential_type['inputs']['fields']:
             assert field.get('secret') is True, (credential_type['name'], field['id'])
-        injected = [*credential_type['injectors'].get('env', {}).values()]
-        injected += credential_type['injectors'].get('extra_vars', {}).values()
-        # infra.aap_configuration strips the double space: the controller sees {{ field }}.
-        assert all(re.fullmatch(r'\{  \{ \w+ \}\}', value) for value in injected), credential_type['name']
+        injectors = credential_type['injectors']
+        files = {name.removeprefix('template.') for name in injectors.get('file', {})}
+        injected = [*injectors.get('env', {}).values(), *injectors.get('extra_vars', {}).values()]
+        # infra.aap_configuration strips the double space: the controller sees {{ field }};
+        # an env var may name a file the credential writes ({{ tower.filename.<file> }}).
+        for value in [*injected, *injectors.get('file', {}).values()]:
+            field = re.fullmatch(r'\{  \{ (tower\.filename\.)?(\w+) \}\}', value)
+            assert field, (credential_type['name'], value)
+            assert field.group(2) in files if field.group(1) else True, (credential_type['name'], value)
     for credential in _config('controller_credentials'):
         assert credential['update_secrets'] is False, credential['name']
         for name, value in credential['inputs'].items():
@@ -333,6 +338,8 @@ def test_the_roles_read_the_injected_names() -> None:
         injected.update(credential_type['injectors'].get('extra_vars', {}))
         injected.update(credential_type['injectors'].get('env', {}))
     assert {'o4o_admin_token', 'O4O_ADMIN_TOKEN', 'o4o_db_password'} <= set(injected)
+    playcode = (ROOT / 'inventories' / 'playcode' / 'group_vars' / 'all.yml').read_text()
+    assert "lookup('ansible.builtin.env', 'K8S_AUTH_KUBECONFIG')" in playcode and 'K8S_AUTH_KUBECONFIG' in injected
 
 
 # --- workflows: an approval before anything destructive ---

@@ -158,13 +158,15 @@ def test_real_prometheus_and_loki_api_contract_findings_report_and_changed_0(sta
     assert ratio.endswith('(above the critical threshold 5.00 %)'), run
     assert _percent(ratio) == pytest.approx(10.0, abs=0.2), run
     assert run.finding('warn', 'p99 response time').startswith('1.7'), run
+    # P5's p95, reported only: 0.25 s and 5/8 of the bucket up to 0.5 s.
+    assert run.finding('ok', 'p95 response time').startswith('0.40'), run
     assert run.finding('ok', 'active WebSocket connections').startswith('42; by series:'), run
     # |= "error" matches the JSON error and the plain line ("Error" is another case), not the old one.
     assert run.finding('warn', 'error lines of playcode-app') == '1 line in the last 1h', run
     level = run.finding('warn', 'JSON logs with level error')
     assert level.startswith('1 line in the last 1h (1 more that Loki could not parse'), run
     assert run.finding('warn', 'JSON logs of 5xx responses').startswith('1 line in'), run
-    assert 'worst: critical (1 critical, 4 warn, 1 ok)' in run.out, run
+    assert 'worst: critical (1 critical, 4 warn, 2 ok)' in run.out, run
     text = run.report.read_text()
     assert '| critical | HTTP 5xx error ratio: ' in text and 'mongo timeout' in text, text
     assert '`{namespace="playcode"} \\| json \\| res_status >= 500`' in text, text
@@ -200,7 +202,7 @@ def test_real_prometheus_healthy_and_loki_api_contract_quiet_logs_are_all_ok(sta
     assert run.finding('ok', 'HTTP 5xx error ratio') == '0.00 % (warn above 1.00 %, critical above 5.00 %)', run
     assert run.finding('ok', 'p99 response time').startswith('0.09'), run
     assert run.finding('ok', 'error lines of playcode-app') == '0 lines in the last 1h', run
-    assert 'worst: ok (6 ok)' in run.out, run
+    assert 'worst: ok (7 ok)' in run.out, run
 
 
 def test_no_series_and_no_log_line_are_no_data_never_ok(stack, loki):
@@ -209,10 +211,10 @@ def test_no_series_and_no_log_line_are_no_data_never_ok(stack, loki):
     loki.set_streams([{'stream': {'namespace': 'other', 'container': 'x'}, 'lines': ERROR_LINES}])
     run = play(stack, prometheus=stack['empty'].prometheus_url, loki=loki.url)
     assert run.rc == 0 and run.changed == 0, run
-    for title in ('HTTP 5xx error ratio', 'p99 response time', 'active WebSocket connections'):
+    for title in ('HTTP 5xx error ratio', 'p95 response time', 'p99 response time', 'active WebSocket connections'):
         assert f'"NODATA: no data for {title}: the query returned no series"' in run.out, run
     assert run.out.count('Loki has no log line of {namespace=\\"playcode\\"') == 3, run
-    assert 'worst: nodata (6 nodata)' in run.out and ' OK: ' not in run.out, run
+    assert 'worst: nodata (7 nodata)' in run.out and ' OK: ' not in run.out, run
     strict = play(stack, '-e', 'fail_on=warn', prometheus=stack['empty'].prometheus_url, loki=loki.url)
     assert strict.rc != 0 and 'no data for p99 response time' in strict.out, strict
 
