@@ -116,6 +116,11 @@ class K8sStandin:
         None stops serving it (also after reset()): discovery no longer lists it, its paths answer 404."""
         self._call('PUT', '/_standin/metrics', table)
 
+    def set_groups(self, table: dict[str, bool]):
+        """Switch API groups off ({'cert-manager.io': False}: as if cert-manager's CRDs were not installed) or
+        back on; discovery leaves them out and their paths answer 404. reset() serves them all again."""
+        self._call('PUT', '/_standin/groups', table)
+
     def requests(self, clear: bool = False) -> list[dict]:
         """The API requests so far: method, path, query, content_type, and exec {pod, container, argv}."""
         return self._call('GET', '/_standin/requests' + ('?clear=1' if clear else ''))

@@ -84,6 +84,8 @@ def _check_json(request):
 async def api(request: web.Request):
     state = request.app['state']
     target = handlers.parse_path(request.path)
+    if target.res.group in state.unserved:
+        raise ApiError(404, 'the server could not find the requested resource')
     if request.method == 'GET':
         return await _get(request, state, target)
     if request.method in ('POST', 'PUT', 'PATCH', 'DELETE') and target.res.group != METRICS:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Test-control endpoints of the Kubernetes API stand-in, under /_standin/ (a prefix Kubernetes never
-uses): reset, seed, image behaviours, exec rules, log lines, the metrics API, and the request log."""
+uses): reset, seed, image behaviours, exec rules, log lines, the metrics API, API groups
+switched off, and the request log."""
 
 from __future__ import annotations
 
@@ -63,6 +64,15 @@ async def metrics(request):
     return _ok({'metrics': request.app['state'].metrics})
 
 
+async def groups(request):
+    table = await _json(request) or {}
+    if not isinstance(table, dict) or not all(isinstance(v, bool) for v in table.values()):
+        raise ApiError(400, 'the groups table is an object {"<group>": true|false}')
+    state = request.app['state']
+    state.unserved = {g for g in state.unserved if table.get(g) is not True} | {g for g, on in table.items() if not on}
+    return _ok({'unserved': sorted(state.unserved)})
+
+
 async def requests(request):
     state = request.app['state']
     body = list(state.requests)
@@ -78,5 +88,6 @@ def add_routes(app: web.Application):
     app.router.add_put('/_standin/exec', exec_rules)
     app.router.add_put('/_standin/logs', logs)
     app.router.add_put('/_standin/metrics', metrics)
+    app.router.add_put('/_standin/groups', groups)
     app.router.add_get('/_standin/requests', requests)
     app.router.add_delete('/_standin/requests', requests)

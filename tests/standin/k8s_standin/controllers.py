@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The stand-in's control loop: every tick (about 100 ms) the Deployment, ReplicaSet, StatefulSet and
-Job controllers and the fake kubelet each run one pass over the store."""
+Job controllers, the fake kubelet and the cert-manager controller each run one pass over the store."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 
+from .certificates import sync_certificates
 from .deployments import DeploymentController
 from .jobs import sync_jobs
 from .kubelet import Kubelet
@@ -32,6 +33,7 @@ class Controllers:
         sync_statefulsets(self.state)
         sync_jobs(self.state)
         self.kubelet.sync()
+        sync_certificates(self.state)
 
     async def run(self):
         while True:

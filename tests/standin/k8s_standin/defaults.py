@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 JOB_LABELS = ('batch.kubernetes.io/controller-uid', 'batch.kubernetes.io/job-name', 'controller-uid', 'job-name')
-WITH_STATUS_FROM_CONTROLLERS = ('Deployment', 'ReplicaSet', 'StatefulSet', 'Job', 'CronJob', 'Pod')
+WITH_STATUS_FROM_CONTROLLERS = ('Deployment', 'ReplicaSet', 'StatefulSet', 'Job', 'CronJob', 'Pod', 'Certificate')
 
 
 def _deployment(obj: dict):

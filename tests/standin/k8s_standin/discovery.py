@@ -73,8 +73,13 @@ def _group(name: str) -> dict:
 
 def served_groups(state) -> list[str]:
     """The groups discovery lists: the metrics API only while a test has enabled it (as when
-    metrics-server is installed), so that clients can be tested without it too."""
-    return [name for name, _versions in GROUPS if name != METRICS or state.metrics is not None]
+    metrics-server is installed), and not those a test has switched off (as if cert-manager's CRDs
+    were not installed), so that clients can be tested without them too."""
+    return [
+        name
+        for name, _versions in GROUPS
+        if (name != METRICS or state.metrics is not None) and name not in state.unserved
+    ]
 
 
 async def version(_request):

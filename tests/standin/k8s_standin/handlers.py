@@ -176,6 +176,14 @@ def do_update(state, target: Target, old: dict, body, dry_run: bool) -> dict:
 
 
 def do_patch(state, target: Target, old: dict, body, content_type: str, *, dry_run: bool) -> dict:
+    media_type = content_type.split(';', maxsplit=1)[0].strip()
+    if target.res.custom and media_type == 'application/strategic-merge-patch+json':
+        raise ApiError(
+            415,
+            f'the body of the request was in an unknown format - accepted media types include: '
+            f'application/json-patch+json, application/merge-patch+json (strategic merge patch is not '
+            f'supported for custom resources: {target.res.api_version}, Kind={target.res.kind})',
+        )
     current = scale_of(target, old) if target.sub == 'scale' else old
     patched = apply_patch(content_type, current, body)
     sent_rv = patched.get('metadata', {}).get('resourceVersion')

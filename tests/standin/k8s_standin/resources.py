@@ -17,6 +17,8 @@ class Resource:
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ('create', 'delete', 'get', 'list', 'patch', 'update', 'watch')
     categories: tuple[str, ...] = field(default=())
+    # Served from a CustomResourceDefinition: the API server refuses strategic-merge patches of it (415).
+    custom: bool = False
 
     @property
     def api_version(self) -> str:
@@ -34,6 +36,7 @@ class Resource:
 
 ALL = ('all',)
 METRICS = 'metrics.k8s.io'
+CERT_MANAGER = 'cert-manager.io'
 READ_ONLY = ('get', 'list')
 RESOURCES = (
     Resource('', 'v1', 'namespaces', 'Namespace', namespaced=False, short_names=('ns',), subresources=('status',)),
@@ -79,13 +82,31 @@ RESOURCES = (
         categories=ALL,
     ),
     Resource('networking.k8s.io', 'v1', 'ingresses', 'Ingress', short_names=('ing',), subresources=('status',)),
+    # cert-manager's CRD (v1): status is a subresource, as in the CRD cert-manager installs.
+    Resource(
+        CERT_MANAGER,
+        'v1',
+        'certificates',
+        'Certificate',
+        short_names=('cert', 'certs'),
+        subresources=('status',),
+        categories=('cert-manager',),
+        custom=True,
+    ),
     # Served by metrics-server on a cluster: computed from the live pods and nodes, read-only, and only
     # while a test has enabled them (/_standin/metrics), so that "no metrics API" can be tested too.
     Resource(METRICS, 'v1beta1', 'pods', 'PodMetrics', verbs=READ_ONLY),
     Resource(METRICS, 'v1beta1', 'nodes', 'NodeMetrics', namespaced=False, verbs=READ_ONLY),
 )
 # (group, version) pairs in discovery order; a group whose version is not listed here is not served.
-GROUPS = (('apps', 'v1'), ('batch', 'v1'), ('autoscaling', 'v2'), ('networking.k8s.io', 'v1'), (METRICS, 'v1beta1'))
+GROUPS = (
+    ('apps', 'v1'),
+    ('batch', 'v1'),
+    ('autoscaling', 'v2'),
+    ('networking.k8s.io', 'v1'),
+    (CERT_MANAGER, 'v1'),
+    (METRICS, 'v1beta1'),
+)
 
 
 def find(group: str, version: str, plural: str) -> Resource | None:

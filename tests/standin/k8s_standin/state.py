@@ -72,11 +72,14 @@ class State:
         self.log_lines: dict[str, list[str]] = {}
         # The metrics API's usage table ({'pods': {glob: {cpu, memory}}, 'nodes': {...}}); None: not served.
         self.metrics: dict | None = None
+        # API groups a test has switched off (/_standin/groups): not in discovery, their paths answer 404.
+        self.unserved: set[str] = set()
         self.port = 0
 
     def reset(self, empty: bool = False):
         self.store.clear()
         self.images, self.exec_rules, self.log_lines, self.metrics = {}, [], {}, None
+        self.unserved = set()
         self.requests.clear()
         if not empty and self.seed_text:
             self.seed(self.seed_text)
