@@ -85,18 +85,18 @@ already_issuing:
 import datetime
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sre.runbooks.plugins.module_utils._k8s_connection import (
+    CONNECTION_OPTIONS,
+    CoreException,
+    connect,
+)
 
 try:
     from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFoundError, ResourceNotFoundError
-except ImportError:  # reported by main()
+except ImportError:  # reported by connect()
     DynamicApiError = None
-
-try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-except ImportError:  # reported by main()
-    get_api_client = None
 
 API_VERSION = 'cert-manager.io/v1'
 ATTEMPTS = 3
@@ -181,16 +181,13 @@ def main() -> None:
         argument_spec=dict(
             name=dict(type='str', required=True),
             namespace=dict(type='str', required=True),
-            kubeconfig=dict(type='path'),
-            context=dict(type='str'),
+            **CONNECTION_OPTIONS,
         ),
         supports_check_mode=True,
     )
-    if DynamicApiError is None or get_api_client is None:
-        module.fail_json(msg=missing_required_lib('kubernetes (Python) and the kubernetes.core collection'))
     params = module.params
     try:
-        connection = get_api_client(kubeconfig=params['kubeconfig'], context=params['context'])
+        connection = connect(module, have_kubernetes=DynamicApiError is not None)
         result = renew(Certificates(connection, params['namespace']), params['name'], module.check_mode)
     except LookupError as err:
         module.fail_json(msg=f'{err}. Nothing was changed.')

@@ -92,23 +92,20 @@ import re
 import time
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sre.runbooks.plugins.module_utils._k8s_connection import (
+    CONNECTION_OPTIONS,
+    CoreException,
+    connect,
+)
 from ansible_collections.sre.runbooks.plugins.module_utils._run_lock import check_mode_answer
 
 try:
     from kubernetes import client
     from kubernetes.client.rest import ApiException
-except ImportError:  # reported by main()
+except ImportError:  # reported by connect()
     client = None
-
-try:
-    # The same connection as the kubernetes.core modules of the play: kubeconfig and context,
-    # else K8S_AUTH_* (host, api_key, ... as AWX's Kubernetes credential exports) or in-cluster.
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-except ImportError:  # reported by main()
-    get_api_client = None
 
 
 def _config_map_name(name: str) -> str:
@@ -202,19 +199,16 @@ def main() -> None:
             holder=dict(type='dict', required=True),
             takeover=dict(type='str'),
             namespace=dict(type='str', required=True),
-            kubeconfig=dict(type='path'),
-            context=dict(type='str'),
+            **CONNECTION_OPTIONS,
         ),
         supports_check_mode=True,
     )
-    if client is None or get_api_client is None:
-        module.fail_json(msg=missing_required_lib('kubernetes (Python) and the kubernetes.core collection'))
     params = module.params
     run_id = params['holder'].get('run_id')
     if not run_id:
         module.fail_json(msg='k8s_run_lock: holder is set by the run_lock action plugin; call sre.runbooks.run_lock')
     try:
-        connection = get_api_client(kubeconfig=params['kubeconfig'], context=params['context'])
+        connection = connect(module, have_kubernetes=client is not None)
         lock = ClusterLock(client.CoreV1Api(connection.client.client), params['namespace'], params['name'])
         current, version = lock.read()
         if module.check_mode:
