@@ -19,9 +19,12 @@ try:
 except ImportError:  # reported by connect()
     HAS_KUBERNETES_CORE = False
 
-    class CoreException(Exception):  # noqa: N818 - kubernetes.core's name, for the modules' except clauses
+    class CoreException(Exception):
         """Stands for kubernetes.core's CoreException when the collection is missing."""
 
+
+# CoreException is re-exported: the modules catch what get_api_client raises.
+__all__ = ['CONNECTION_OPTIONS', 'HAS_KUBERNETES_CORE', 'CoreException', 'connect']
 
 # The options of every module that connects: merge them into its argument_spec.
 CONNECTION_OPTIONS: dict[str, dict[str, Any]] = {
