@@ -34,14 +34,8 @@ options:
     description: Its namespace.
     type: str
     required: true
-  kubeconfig:
-    description:
-      - Path of the kubeconfig; default as the kubernetes client finds it (C(K8S_AUTH_KUBECONFIG),
-        C(~/.kube/config)).
-    type: path
-  context:
-    description: The kubeconfig's context; default its current context.
-    type: str
+extends_documentation_fragment:
+  - sre.runbooks.k8s_connection
 attributes:
   check_mode:
     support: full
@@ -52,9 +46,6 @@ attributes:
   idempotent:
     support: full
     description: A Certificate that is already being issued (C(Issuing=True)) is left as it is.
-requirements:
-  - kubernetes (Python)
-  - the kubernetes.core collection
 seealso:
   - name: cmctl renew
     description: The cert-manager command line's renewal, which sets the same condition.

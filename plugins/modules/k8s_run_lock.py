@@ -42,12 +42,8 @@ options:
     description: Namespace of the lock's ConfigMap.
     type: str
     required: true
-  kubeconfig:
-    description: Path of the kubeconfig; default as the kubernetes client finds it (C(KUBECONFIG), C(~/.kube/config)).
-    type: path
-  context:
-    description: The kubeconfig's context; default its current context.
-    type: str
+extends_documentation_fragment:
+  - sre.runbooks.k8s_connection
 attributes:
   check_mode:
     support: full
@@ -58,9 +54,6 @@ attributes:
   idempotent:
     support: full
     description: The same run taking the lock again, or giving back a lock it does not hold, changes nothing.
-requirements:
-  - kubernetes (Python)
-  - the kubernetes.core collection (its connection options and K8S_AUTH_* variables are honoured the same way)
 seealso:
   - module: sre.runbooks.run_lock
 """

@@ -9,8 +9,6 @@ the module does not use)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 
 import pytest
@@ -19,7 +17,7 @@ from ansible_collections.sre.runbooks.plugins.filter.ecr_cleanup import ecr_clea
 from ansible_collections.sre.runbooks.plugins.modules.ecr_images import _reference, plan
 from tests.support.ecr import REGISTRY, REPOSITORY, moto_ecr
 from tests.support.k8s import k8s_standin, kubectl_binary
-from tests.unit.playcode.test_k8s_playbooks_api_contract import PLAYBOOK, ROOT, WRITES, play
+from tests.unit.playcode.test_k8s_playbooks_api_contract import WRITES, play
 
 
 @pytest.fixture(scope='module')
@@ -153,16 +151,3 @@ def test_plan_keeps_the_newest_and_the_used_and_deletes_the_rest_oldest_first():
         'd5': 'one of the 2 newest untagged',
     }
     assert plan(images, 0, set(), set())[1][-1]['digest'] == 'd5'
-
-
-def test_the_p12_p13_playbooks_parse_and_target_the_production_cluster():
-    """The production inventory is parsed and listed only; nothing connects to it."""
-    playbooks = ['mongo_indexes.yml', 'ecr_cleanup.yml', 'terraform_plan.yml', 'sealed_secret.yml']
-    env = {**os.environ, 'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
-    for flag in ('--syntax-check', '--list-hosts'):
-        result = subprocess.run(
-            [PLAYBOOK, '-i', 'inventories/playcode', flag, *(f'playbooks/{each}' for each in playbooks)],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count('playcode-eks') >= len(playbooks), result.stdout

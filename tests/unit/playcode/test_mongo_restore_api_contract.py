@@ -15,7 +15,6 @@ import gzip
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -270,15 +269,3 @@ def test_credentials_must_come_from_the_secret_as_environment(k8s, store):
     run = play(k8s, store)
     assert run.rc != 0 and 'secretKeyRef: {name: mongodb-secret' in run.out, run
     assert changes(k8s.requests()) == [] and execs(k8s.requests()) == []
-
-
-def test_the_playbook_parses_against_production():
-    env = {**os.environ, 'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
-    for flag in ('--syntax-check', '--list-hosts'):
-        result = subprocess.run(
-            [PLAYBOOK, '-i', 'inventories/playcode', flag, 'playbooks/mongo_restore.yml'],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-    assert 'playcode-eks' in result.stdout
-    assert shlex.join(STATE)
