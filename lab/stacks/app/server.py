@@ -5,6 +5,7 @@ database) and POST /api/jobs/<kind> (queues a job for a worker). APP_ROLE=fronte
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -150,6 +151,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == '__main__':
+    # PID 1 ignores SIGTERM without a handler: docker would wait 10 s and kill it at every
+    # stop; a real server stops at once.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log('INFO', f'{ROLE} {VERSION} listening on {PORT}')
     sys.stdout.flush()
     ThreadingHTTPServer(('0.0.0.0', PORT), Handler).serve_forever()

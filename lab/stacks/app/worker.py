@@ -5,7 +5,9 @@ A job whose payload is "fail" fails (logged as ERROR, counted in jobs:failed:<ki
 WORKER_KIND=monitor only watches the other workers' heartbeats."""
 
 import os
+import signal
 import socket
+import sys
 import time
 
 import psycopg2
@@ -43,6 +45,7 @@ def work(redis):
 
 
 if __name__ == '__main__':
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1: stop at once (server.py)
     redis = Redis()
     log('INFO', f'worker {KIND} registered')
     while True:
