@@ -144,3 +144,36 @@ def test_an_empty_store_has_no_candidate_and_files_go_into_their_subdirectory(st
     assert put['put']['files'] == [f"{put['put']['where'].rstrip('/')}/reports/report.md"]
     assert put['changed'] >= 1
     assert play(tmp_path, location, files, 'files-again')['changed'] == 0
+    if isinstance(location, str):  # a directory store: the new sub-directory is private to its owner
+        assert (Path(location) / 'reports').stat().st_mode & 0o777 == 0o700
+
+
+def test_an_unreachable_ssh_store_stops_the_put_with_a_message(tmp_path):
+    report = tmp_path / 'report.md'
+    report.write_text('# post-mortem\n')
+    playbook = tmp_path / 'unreachable.yml'
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    'hosts': 'localhost',
+                    'gather_facts': False,
+                    'vars': {'offsite_store_location': {'kind': 'ssh', 'host': 'store', 'path': str(tmp_path / 'x')}},
+                    'tasks': [
+                        role_task('put_files', offsite_store_files=[str(report)], offsite_store_subdir='reports')
+                    ],
+                }
+            ]
+        )
+    )
+    inventory = tmp_path / 'hosts.yml'  # nothing listens on port 1 of loopback
+    hosts = {'localhost': {'ansible_connection': 'local'}, 'store': {'ansible_host': '127.0.0.1', 'ansible_port': 1}}
+    inventory.write_text(yaml.safe_dump({'all': {'hosts': hosts}}))
+    env = {**os.environ, 'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg')}
+    run = subprocess.run(
+        ['ansible-playbook', '-i', str(inventory), str(playbook)],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert f"The backup store store:{tmp_path / 'x'} cannot be reached" in run.stdout, run.stdout[-3000:]
+    assert 'nothing was copied' in run.stdout and not (tmp_path / 'x').exists()
