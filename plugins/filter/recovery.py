@@ -76,26 +76,6 @@ def _config_test_checks(tests: list[dict[str, Any]]) -> Iterator[tuple[str, bool
         yield test['item']['component'], test.get('rc') == 0, text, 'config_test', False
 
 
-def assessment_logs(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The logs the runbook names (O1, O3), from the assessment's ``tail`` results: per
-    name the path, the last lines, and why nothing could be read (a missing file is
-    said, not shown as an empty log)."""
-    logs = {}
-    for result in results or []:
-        item = result.get('item') or {}
-        error = ''
-        if result.get('rc', 0) != 0:
-            error = (result.get('stderr') or f"tail exited {result.get('rc')}").strip()
-        elif result.get('skipped'):
-            error = 'not read (skipped)'
-        logs[item.get('name') or item.get('path', '?')] = {
-            'path': item.get('path', ''),
-            'lines': result.get('stdout_lines') or [],
-            'error': error,
-        }
-    return logs
-
-
 def merge_assessments(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """One assessment of every host: per component ok, findings and check kinds that
     failed; and per host the logs that were read."""
@@ -375,7 +355,6 @@ class FilterModule:
         return {
             'assessment_summary': assessment_summary,
             'merge_assessments': merge_assessments,
-            'assessment_logs': assessment_logs,
             'last_good_release': last_good_release,
             'record_release': record_release,
             'recovery_plan': recovery_plan,

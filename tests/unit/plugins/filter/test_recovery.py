@@ -8,7 +8,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.sre.runbooks.plugins.filter.recovery import (
     ab_figures,
-    assessment_logs,
     assessment_summary,
     last_good_release,
     merge_assessments,
@@ -147,21 +146,6 @@ def test_nothing_to_compare_is_a_warning_and_never_a_reason_to_restore(code):
     assert recovery_plan(assessment)['actions'] == []
     damaged = {**result, 'findings': [{'severity': 'critical', 'code': 'fewer_rows', 'msg': 'users: 950 < 1000'}]}
     assert 'db' in merge_assessments([assessment_summary([], [damaged], [], 'api')])['affected']
-
-
-def test_assessment_logs_keep_the_lines_and_say_why_a_log_was_not_read():
-    results = [
-        {'item': {'name': 'postgresql', 'path': '/var/log/pg.log'}, 'rc': 0, 'stdout_lines': ['FATAL: x']},
-        {
-            'item': {'name': 'api error.log', 'path': '/app/logs/error.log'},
-            'rc': 1,
-            'stdout_lines': [],
-            'stderr': "tail: cannot open '/app/logs/error.log' for reading: No such file or directory",
-        },
-    ]
-    logs = assessment_logs(results)
-    assert logs['postgresql'] == {'path': '/var/log/pg.log', 'lines': ['FATAL: x'], 'error': ''}
-    assert 'No such file' in logs['api error.log']['error'] and logs['api error.log']['lines'] == []
 
 
 def test_merged_assessment_carries_each_hosts_logs():
