@@ -2,7 +2,7 @@
 
     python bench/run.py                    # everything, median of 3 runs (about 15 min)
     python bench/run.py --quick            # small sizes, 1 run: checks the scripts work
-    python bench/run.py --only swap,drill  # some of: pg, swap, drill, fanout, k8s
+    python bench/run.py --only swap,drill  # some of: pg, swap, drill, fanout, k8s, deploy
     python bench/run.py --quick --check    # CI (make bench-quick): fail on a lost write or a
                                            # re-run that changes something; times are never checked
 
@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sre_bench import dataset, drill, fanout, k8s, pg, report, swap
+from sre_bench import dataset, deploy, drill, fanout, k8s, pg, report, swap
 from sre_bench.common import ROOT
 
-MEASURES = ('pg', 'swap', 'drill', 'fanout', 'k8s')
+MEASURES = ('pg', 'swap', 'drill', 'fanout', 'k8s', 'deploy')
 
 
 def main() -> int:
@@ -59,6 +59,7 @@ def main() -> int:
             lambda: fanout.measure([2] if args.quick else [2, 8, 16], runs),
         ),
         'k8s': ('8: Kubernetes deploy and rollback against the API stand-in', lambda: k8s.measure(runs)),
+        'deploy': ('9: guarded deploy and its automatic rollback (compose host)', lambda: deploy.measure(runs)),
     }
     for name in only:
         title, action = steps[name]
@@ -85,6 +86,8 @@ def problems(results: dict) -> list[str]:
         found.append(f"the re-run on a healthy system changed {results['drill']['rerun']['changed']} things")
     if results.get('k8s', {}).get('rerun_changed'):
         found.append(f"the Kubernetes deploy's re-run changed {results['k8s']['rerun_changed']} things")
+    if results.get('deploy', {}).get('rerun_changed'):
+        found.append(f"the guarded deploy's re-run changed {results['deploy']['rerun_changed']} things")
     for text in found:
         print(f'bench: FAILED: {text}', file=sys.stderr)
     return found

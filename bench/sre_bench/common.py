@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import statistics
 import subprocess
 import time
@@ -77,7 +78,7 @@ def timed_on_lab(command: str, *, user: str = 'postgres') -> float:
 def playbook(*args: str, config: Path | None = None, env: dict[str, str] | None = None) -> dict:
     """Run ansible-playbook from the checkout; returns seconds, the recap per host and the log."""
     environ = {'ANSIBLE_CONFIG': str(config or ROOT / 'ansible.cfg'), 'ANSIBLE_FORCE_COLOR': '0', **(env or {})}
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu_s()
     proc = subprocess.run(
         ['ansible-playbook', *args],
         cwd=ROOT,
@@ -86,12 +87,20 @@ def playbook(*args: str, config: Path | None = None, env: dict[str, str] | None 
         env={**os.environ, **environ},
         check=False,
     )
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, children_cpu_s() - cpu
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise RuntimeError(f"ansible-playbook {' '.join(args)} failed:\n" + '\n'.join(log.splitlines()[-25:]))
     recap = {m[0]: {'ok': int(m[1]), 'changed': int(m[2]), 'failed': int(m[4])} for m in RECAP.findall(log)}
-    return {'seconds': round(seconds, 3), 'recap': recap, 'log': log}
+    return {'seconds': round(seconds, 3), 'controller_cpu_s': round(cpu, 2), 'recap': recap, 'log': log}
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's finished children: around one
+    ansible-playbook, the controller's whole tree - its workers and ssh clients, not the
+    ControlPersist masters (detached) nor the hosts."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def where_the_time_goes(run: dict, engine: str) -> dict:

@@ -1,8 +1,9 @@
 """Measure 6: playbooks/health_check.yml against 2, 8 and 16 lab web hosts, with the
 collection's ansible.cfg, with stock settings (bench/stock.cfg) and with the collection's
 ansible.cfg plus the Mitogen strategy (the opt-in of scripts/with-mitogen.sh, docs/mitogen.md),
-all three in the same run. Besides the wall time, the machine's CPU seconds per host-task
-(one task on one host: ok + changed + failed + skipped in the recap).
+all three in the same run. Besides the wall time, the CPU seconds per host-task (one task on
+one host: ok + changed + failed + skipped in the recap), of the machine (controller and lab
+hosts share it) and of the controller alone (the ansible-playbook process tree).
 
 The hosts are extra copies of the lab's web image (systemd, sshd, nginx proxying to the
 lab api host) on the lab network, labelled like the lab so `make lab-down` removes them."""
@@ -106,12 +107,17 @@ def host_tasks(log: str) -> int:
     return sum(int(m[1]) + int(m[2]) + int(m[3]) + int(m[4]) for m in RECAP_ALL.findall(log))
 
 
-def _timed(path: Path, config: Path, env: dict[str, str]) -> tuple[float, float, int]:
+def _timed(path: Path, config: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Seconds, the machine's CPU seconds, the controller's and the host-tasks of one run."""
     # ControlPersist sockets of the other setting must not help this one.
     subprocess.run(['pkill', '-f', 'ssh: .*\\[mux\\]'], check=False)
     busy = _busy_cpu_s()
     result = playbook('-i', str(path), 'playbooks/health_check.yml', config=config, env=env)
-    return result['seconds'], round(_busy_cpu_s() - busy, 2), host_tasks(result['log'])
+    return result['seconds'], round(_busy_cpu_s() - busy, 2), result['controller_cpu_s'], host_tasks(result['log'])
+
+
+def _per_host_task(cpu: dict[str, float], tasks: dict[str, int]) -> dict[str, float | None]:
+    return {name: round(cpu[name] / tasks[name], 4) if tasks[name] else None for name in cpu}
 
 
 def measure(sizes: list[int], runs: int) -> dict:
@@ -126,28 +132,30 @@ def measure(sizes: list[int], runs: int) -> dict:
             path = inventory(size)
             times = {name: [] for name in configs}
             cpu = {name: [] for name in configs}
+            controller = {name: [] for name in configs}
             tasks = {name: [] for name in configs}
             for _run in range(runs):
                 for name, (config, env) in configs.items():
-                    seconds, busy, count = _timed(path, config, env)
+                    seconds, busy, own, count = _timed(path, config, env)
                     times[name].append(seconds)
                     cpu[name].append(busy)
+                    controller[name].append(own)
                     tasks[name].append(count)
             entry = {name: median(values) for name, values in times.items()}
             entry['runs'] = times
             entry['cpu_s'] = {name: median(values) for name, values in cpu.items()}
+            entry['controller_cpu_s'] = {name: median(values) for name, values in controller.items()}
             entry['host_tasks'] = {name: max(values) for name, values in tasks.items()}
-            entry['cpu_s_per_host_task'] = {
-                name: round(entry['cpu_s'][name] / entry['host_tasks'][name], 4) if entry['host_tasks'][name] else None
-                for name in configs
-            }
+            entry['cpu_s_per_host_task'] = _per_host_task(entry['cpu_s'], entry['host_tasks'])
+            entry['controller_cpu_s_per_host_task'] = _per_host_task(entry['controller_cpu_s'], entry['host_tasks'])
             entry['ratio'] = round(entry['collection'] / entry['stock'], 3)
             entry['ratio_mitogen'] = round(entry['mitogen'] / entry['stock'], 3)
-            per = entry['cpu_s_per_host_task']
+            per, own = entry['cpu_s_per_host_task'], entry['controller_cpu_s_per_host_task']
             say(
                 f"{size:>2} hosts: collection {entry['collection']} s, stock {entry['stock']} s, "
                 f"mitogen {entry['mitogen']} s; ratio {entry['ratio']} (mitogen {entry['ratio_mitogen']}); "
-                f"CPU s per host-task: collection {per['collection']}, stock {per['stock']}, mitogen {per['mitogen']}"
+                f"CPU s per host-task (machine / controller): collection {per['collection']} / {own['collection']}, "
+                f"stock {per['stock']} / {own['stock']}, mitogen {per['mitogen']} / {own['mitogen']}"
             )
             results[str(size)] = entry
     return results

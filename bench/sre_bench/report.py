@@ -51,8 +51,11 @@ def _target(limit: float | None, ratio: float, unit: str = 'x') -> tuple[str, st
 
 
 def _per_task(f: dict, name: str) -> str:
+    """The machine's CPU of a fan-out run, per host-task, and the controller's share of it."""
     per = f.get('cpu_s_per_host_task', {}).get(name)
-    return f"{f['cpu_s'][name]} s, {per} s per host-task" if per is not None else f"{f['cpu_s'][name]} s"
+    text = f"{f['cpu_s'][name]} s, {per} s per host-task" if per is not None else f"{f['cpu_s'][name]} s"
+    own = f.get('controller_cpu_s_per_host_task', {}).get(name)
+    return text + (f" (controller {f['controller_cpu_s'][name]} s, {own} s)" if own is not None else '')
 
 
 def markdown(results: dict) -> str:
@@ -139,6 +142,7 @@ def markdown(results: dict) -> str:
                 f"{_per_task(f, 'stock')}) | {f['mitogen']} s | {f['stock']} s | {f['ratio_mitogen']} | (reported) | |"
             )
     lines += _k8s_lines(results.get('k8s'))
+    lines += _deploy_lines(results.get('deploy'))
     return '\n'.join(lines) + '\n'
 
 
@@ -155,6 +159,24 @@ def _k8s_lines(k: dict | None) -> list[str]:
         f"| (reported) | |",
         f"| 8 | Kubernetes deploy re-run: changed={k['rerun_changed']} | {k['rerun_s']} s | | | 0 changed "
         f"| {_mark(k['rerun_changed'] == 0)} |",
+    ]
+
+
+def _deploy_lines(d: dict | None) -> list[str]:
+    """Measure 9 (issue #20): the guarded deploy (R2) and its automatic rollback on the compose host."""
+    if not d:
+        return []
+    floor = f"{d['health_floor_s']} s ({d['health_retries']} health retries x {d['health_delay_s']} s)"
+    return [
+        f"| 9 | guarded deploy (R2) {d['from']} -> {d['release']} on the compose host: `guarded_deploy.yml` vs "
+        f"`.env` VERSION + `docker compose up -d` + curl /health, on the host (controller peak "
+        f"{d['controller_peak_mib']} MiB) | {d['deploy_s']} s | {d['raw_deploy_s']} s "
+        f"| {_ratio(d['deploy_s'], d['raw_deploy_s'])} | (reported) | |",
+        f"| 9 | guarded deploy of a bad release ({d['bad_release']}), failed health check and automatic rollback "
+        f"until the run ends 'rollback done' ({d['notices']} notices in all); floor: the health retries "
+        f"| {d['rollback_s']} s | {floor} | {_ratio(d['rollback_s'], d['health_floor_s'])} | (reported) | |",
+        f"| 9 | guarded deploy re-run: changed={d['rerun_changed']} | {d['rerun_s']} s | | | 0 changed "
+        f"| {_mark(d['rerun_changed'] == 0)} |",
     ]
 
 
