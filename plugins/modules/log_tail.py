@@ -12,9 +12,10 @@ short_description: The last lines of several logs in one module run, and why one
 version_added: 0.1.0
 description:
   - Reads the last O(logs[].lines) lines of each log in O(logs), like C(tail -n), reading
-    from the end of the file (a big log is not read whole).
-  - One module run for every log of a host: the assessment of runbooks O1 and O3 reads
-    PostgreSQL's, pm2's and the API's logs, one C(tail) task per log before (issue #20).
+    from the end of the file (a big log is not read whole). Lines end at a newline only,
+    as C(tail) counts them; a carriage return before it is dropped.
+  - One module run for every log of a host. The assessment of runbooks O1 and O3 reads
+    PostgreSQL's, pm2's and the API's logs (one C(tail) task per log before, issue #20).
   - A log that cannot be read (missing, not readable) carries the reason in RV(logs)
     instead of showing as an empty log; it is never a failure.
 author:
@@ -34,7 +35,7 @@ options:
         type: path
         required: true
       lines:
-        description: How many of its last lines.
+        description: How many of its last lines (null means the default).
         type: int
         default: 20
 extends_documentation_fragment:
@@ -58,7 +59,10 @@ logs:
   type: dict
   sample:
     postgresql: {path: /var/log/postgresql/postgresql-15-main.log, lines: ["FATAL: ..."], error: ""}
-    api-server pm2: {path: /home/ubuntu/.pm2/logs/api-server-error-0.log, lines: [], error: "No such file or directory"}
+    api-server pm2:
+      path: /home/ubuntu/.pm2/logs/api-server-error-0.log
+      lines: []
+      error: "No such file or directory: /home/ubuntu/.pm2/logs/api-server-error-0.log"
 """
 
 import os
@@ -66,10 +70,12 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 BLOCK = 65536
+DEFAULT_LINES = 20
 
 
 def last_lines(path: str, count: int) -> list[str]:
-    """The last `count` lines of the file, read backwards in blocks from its end."""
+    """The last `count` lines of the file, read backwards in blocks from its end; lines
+    end at b'\\n' only (as tail counts them), a '\\r' before it is dropped."""
     if count <= 0:
         return []
     with open(path, 'rb') as handle:
@@ -82,13 +88,17 @@ def last_lines(path: str, count: int) -> list[str]:
             position -= step
             handle.seek(position)
             data = handle.read(step) + data
-    lines = data.decode('utf-8', errors='replace').splitlines()
-    return lines[-count:]
+    pieces = data.split(b'\n')
+    if pieces[-1] == b'':  # the file ends with a newline
+        pieces.pop()
+    lines = [piece.decode('utf-8', errors='replace') for piece in pieces[-count:]]
+    return [line[:-1] if line.endswith('\r') else line for line in lines]
 
 
 def read_log(log: dict) -> dict:
     try:
-        return {'path': log['path'], 'lines': last_lines(log['path'], log['lines']), 'error': ''}
+        count = DEFAULT_LINES if log['lines'] is None else log['lines']
+        return {'path': log['path'], 'lines': last_lines(log['path'], count), 'error': ''}
     except OSError as error:
         return {'path': log['path'], 'lines': [], 'error': f'{error.strerror or error}: {log["path"]}'}
 
@@ -103,7 +113,7 @@ def main() -> None:
                 'options': {
                     'name': {'type': 'str'},
                     'path': {'type': 'path', 'required': True},
-                    'lines': {'type': 'int', 'default': 20},
+                    'lines': {'type': 'int', 'default': DEFAULT_LINES},
                 },
             },
         },

@@ -32,3 +32,17 @@ def test_a_log_without_a_final_newline_or_shorter_than_asked(tmp_path):
     log = tmp_path / 'partial.log'
     log.write_bytes(b'first\nsecond\xff\nthird')
     assert log_tail.last_lines(str(log), 50) == ['first', 'second\ufffd', 'third']
+
+
+def test_lines_end_at_a_newline_only_as_tail_counts_them(tmp_path):
+    log = tmp_path / 'pm2.log'
+    log.write_bytes(b'progress 10%\rprogress 100%\r\ndone\x0cpage\r\nlast\n')
+    assert log_tail.last_lines(str(log), 2) == ['done\x0cpage', 'last']
+    assert log_tail.last_lines(str(log), 3) == ['progress 10%\rprogress 100%', 'done\x0cpage', 'last']
+
+
+def test_lines_null_reads_the_default(tmp_path):
+    log = tmp_path / 'long.log'
+    log.write_text(''.join(f'{n}\n' for n in range(30)))
+    lines = log_tail.read_log({'path': str(log), 'lines': None})['lines']
+    assert len(lines) == log_tail.DEFAULT_LINES and lines[-1] == '29'
