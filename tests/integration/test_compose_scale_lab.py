@@ -16,7 +16,7 @@ QA, FRAGRANCE = 'qa-arena', 'fragrance-ai'
 SEQUENCE = ['qa_arena_backend_prod', 'qa_arena_celery_worker_prod', 'qa_arena_nginx_prod']
 WORKERS = ('worker-llm', 'worker-rl')
 REPORT = 'Check after scaling | Put the findings together'
-# The lab's Python stand-ins ignore SIGTERM: compose would wait its 10 s per container.
+# Bounded stops: a container that ignored SIGTERM would hold each step for compose's 10 s.
 FAST = {'compose_service_stop_timeout': 1}
 
 
