@@ -97,8 +97,8 @@ def playbook(*args: str, config: Path | None = None, env: dict[str, str] | None 
 
 def children_cpu_s() -> float:
     """CPU seconds (user + system) of this process's finished children: around one
-    ansible-playbook, the controller's whole tree - its workers and ssh clients, not the
-    ControlPersist masters (detached) nor the hosts."""
+    ansible-playbook, its tree - its workers and ssh clients, not the ControlPersist
+    masters (detached: fanout.mux_cpu_s) nor the hosts."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 

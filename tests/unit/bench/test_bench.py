@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / 'bench'))
 
 import run
-from sre_bench import deploy, drill, report, swap
+from sre_bench import deploy, drill, fanout, report, swap
 
 
 def test_longest_outage_runs_from_first_failure_to_next_success():
@@ -102,3 +103,16 @@ def test_changed_sums_the_recap_and_the_raw_script_sets_the_version():
     script = deploy.raw_deploy_script('v0.1.0')
     assert "s/^VERSION=.*/VERSION=v0.1.0/" in script and 'up -d' in script
     assert '/health' in script and '"v0.1.0"' in script
+
+
+def test_mux_cpu_counts_only_the_controlpersist_masters(tmp_path):
+    def process(pid: int, cmdline: bytes, utime: int, stime: int) -> None:
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / 'cmdline').write_bytes(cmdline)
+        fields = ['S', '1', '1', '1', '0', '-1', '0', '0', '0', '0', '0', str(utime), str(stime), '0', '0']
+        (tmp_path / str(pid) / 'stat').write_text(f"{pid} (ssh) {' '.join(fields)}\n")
+
+    ticks = os.sysconf('SC_CLK_TCK')
+    process(10, b'ssh: /root/.ansible/cp/abc [mux]\0', ticks, ticks)
+    process(11, b'ssh\0-o\0ControlMaster=auto\0web\0', 5 * ticks, 0)
+    assert fanout.mux_cpu_s(tmp_path) == 2.0
