@@ -95,6 +95,11 @@ def playbook(*args: str, config: Path | None = None, env: dict[str, str] | None 
     return {'seconds': round(seconds, 3), 'controller_cpu_s': round(cpu, 2), 'recap': recap, 'log': log}
 
 
+def changed_count(out: str) -> int:
+    """The changed count of every recap line of an ansible-playbook output, summed."""
+    return sum(int(found) for found in re.findall(r'changed=(\d+)', out))
+
+
 def children_cpu_s() -> float:
     """CPU seconds (user + system) of this process's finished children: around one
     ansible-playbook, its tree - its workers and ssh clients, not the ControlPersist

@@ -1,5 +1,6 @@
 """Measure 9: the guarded deploy of runbook R2 (playbooks/guarded_deploy.yml) on the lab's
-compose host (Fragrance AI), set up as tests/integration/test_guarded_compose_lab.py does:
+compose host (Fragrance AI), set up as tests/integration/test_guarded_compose_lab.py is
+(tests/support/guarded_compose.py):
 a good deploy of another VERSION, the same again (changed must be 0), and a release that
 is not the app (the lab-only bad image) rolled back automatically, with the notices posted
 to the loopback webhook receiver. Beside them, the runbook's raw steps for the same deploy
@@ -11,21 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .common import ROOT, median, run, say
-from .memory import PeakSampler
+from .common import ROOT, changed_count, median, run, say
+from .memory import watched
 
 sys.path.insert(0, str(ROOT))
-from tests.integration import test_guarded_compose_lab as guarded
 from tests.integration.conftest import Lab
-from tests.support.webhooks import WebhookReceiver, webhook_receiver
+from tests.support import guarded_compose as guarded
+from tests.support.webhooks import WebhookReceiver
 
 OTHER = 'v0.1.0'  # the lab's other good release (lab/lab.sh builds it)
 PROJECT = '/home/ubuntu/fragrance-ai'
@@ -51,45 +49,28 @@ def raw_deploy(release: str) -> float:
     return int(out.strip().splitlines()[-1].split()[1]) / 1000
 
 
-def changed(out: str) -> int:
-    """The changed count of the recap lines of an ansible-playbook output."""
-    return sum(int(found) for found in re.findall(r'changed=(\d+)', out))
-
-
 def _play(release: str, url: str, *, fails: bool = False) -> dict:
     """guarded_deploy.yml from the controller: seconds, the controller's peak memory, changed."""
     argv = ['ansible-playbook', '-i', 'inventories/lab', 'playbooks/guarded_deploy.yml',
             '-e', json.dumps({'version': release, **guarded.FAST})]  # fmt: skip
     env = {**os.environ, 'ANSIBLE_CONFIG': str(ROOT / 'ansible.cfg'), 'ANSIBLE_FORCE_COLOR': '0',
            'SRE_NOTIFY_WEBHOOK_URL': url}  # fmt: skip
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    with PeakSampler(lambda: [proc.pid]) as peak:
-        out = proc.communicate()[0]
-    if (proc.returncode != 0) != fails or (fails and ROLLED_BACK not in out):
+    played = watched(argv, ROOT, env)
+    if (played['rc'] != 0) != fails or (fails and ROLLED_BACK not in played['out']):
         want = f"to fail with '{ROLLED_BACK}'" if fails else 'to pass'
-        raise RuntimeError(f'guarded_deploy.yml {release}: expected {want}:\n' + '\n'.join(out.splitlines()[-25:]))
-    return {'s': round(time.monotonic() - started, 3), 'peak_mib': peak.peak_mib, 'changed': changed(out)}
+        tail = '\n'.join(played['out'].splitlines()[-25:])
+        raise RuntimeError(f'guarded_deploy.yml {release}: expected {want}:\n' + tail)
+    return {'s': played['s'], 'peak_mib': played['peak_mib'], 'changed': changed_count(played['out'])}
 
 
 @contextlib.contextmanager
 def _stack() -> Iterator[tuple[Lab, WebhookReceiver]]:
-    """The test's `stack` fixture: the bad image tagged, the guard's record gone; afterwards
-    untagged, the record gone, the stack on GOOD and healthy."""
+    """The test's set-up (guarded_compose.bad_release_staged), then the stack checked healthy on GOOD."""
     lab = Lab(Path(tempfile.mkdtemp(prefix='bench-deploy.')))
-    guarded.docker('tag', 'sre-runbooks/lab-stack:latest', guarded.BAD_IMAGE)
-    try:
-        with webhook_receiver() as rx:
-            yield lab, rx
-    finally:
-        lab.exec('compose', 'rm', '-f', guarded.STATE)
-        if guarded.version() != guarded.GOOD or not guarded.healthy():
-            back = lab.playbook('redeploy.yml', extravars={'version': guarded.GOOD}, cmdline=f'-l {guarded.HOST}')
-            if back.rc != 0:
-                raise RuntimeError(f'could not put {guarded.HOST} back on {guarded.GOOD}: {guarded.failure(back)}')
-        guarded.docker('rmi', guarded.BAD_IMAGE)
-        if guarded.version() != guarded.GOOD or not guarded.healthy():
-            raise RuntimeError(f'{guarded.HOST} is not healthy on {guarded.GOOD} after the bench')
+    with guarded.bad_release_staged(lab) as rx:
+        yield lab, rx
+    if guarded.version() != guarded.GOOD or not guarded.healthy():
+        raise RuntimeError(f'{guarded.HOST} is not healthy on {guarded.GOOD} after the bench')
 
 
 def _one_run(lab: Lab, rx: WebhookReceiver) -> dict:

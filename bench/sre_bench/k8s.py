@@ -8,13 +8,11 @@ kubernetes.core), not a cluster's. Needs no lab."""
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import sys
 import time
 
-from .common import ROOT, median, say
-from .memory import PeakSampler
+from .common import ROOT, changed_count, median, say
+from .memory import watched
 
 sys.path.insert(0, str(ROOT))
 from tests.support.k8s import k8s_standin
@@ -25,14 +23,10 @@ DEPLOYMENT = 'deployment/playcode-app'
 
 def _timed(argv: list[str], env: dict[str, str]) -> dict:
     """Seconds, peak memory of the process tree (MiB) and the changed count of a run."""
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    with PeakSampler(lambda: [proc.pid]) as peak:
-        out = proc.communicate()[0]
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:4])} failed:\n" + '\n'.join(out.splitlines()[-25:]))
-    changed = [int(found) for found in re.findall(r'changed=(\d+)', out)]
-    return {'s': round(time.monotonic() - started, 3), 'peak_mib': peak.peak_mib, 'changed': sum(changed)}
+    run = watched(argv, ROOT, env)
+    if run['rc'] != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed:\n" + '\n'.join(run['out'].splitlines()[-25:]))
+    return {'s': run['s'], 'peak_mib': run['peak_mib'], 'changed': changed_count(run['out'])}
 
 
 def _one_run(standin) -> dict:

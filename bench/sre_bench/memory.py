@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 PERIOD_S = 0.1
 
@@ -87,3 +89,12 @@ class PeakSampler:
         self._thread.join()
         self.peak_mib = round(max(self.peak_mib, self._sample()), 1)
         self.baseline_mib = round(self.baseline_mib, 1)
+
+
+def watched(argv: list[str], cwd: Path, env: dict[str, str]) -> dict:
+    """Run argv with its process tree's memory sampled: seconds, peak MiB, exit code, output."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with PeakSampler(lambda: [proc.pid]) as peak:
+        out = proc.communicate()[0]
+    return {'s': round(time.monotonic() - started, 3), 'peak_mib': peak.peak_mib, 'rc': proc.returncode, 'out': out}

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / 'bench'))
 
 import run
-from sre_bench import deploy, drill, fanout, report, swap
+from sre_bench import common, deploy, drill, fanout, report, swap
 
 
 def test_longest_outage_runs_from_first_failure_to_next_success():
@@ -99,7 +99,7 @@ def test_a_guarded_redeploy_that_changes_something_is_a_failure():
 
 def test_changed_sums_the_recap_and_the_raw_script_sets_the_version():
     out = 'fragrance-ai : ok=40 changed=3 unreachable=0 failed=0\nlocalhost : ok=2 changed=1 unreachable=0\n'
-    assert deploy.changed(out) == 4 and deploy.changed('') == 0
+    assert common.changed_count(out) == 4 and common.changed_count('') == 0
     script = deploy.raw_deploy_script('v0.1.0')
     assert "s/^VERSION=.*/VERSION=v0.1.0/" in script and 'up -d' in script
     assert '/health' in script and '"v0.1.0"' in script
